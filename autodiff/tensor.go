@@ -1,0 +1,206 @@
+package autodiff
+
+import (
+	"fmt"
+	"math"
+)
+
+// Float is the element type of the engine: float32 for production sweeps,
+// float64 for reference checks.
+type Float interface{ ~float32 | ~float64 }
+
+// Tensor is a dense row-major array.
+type Tensor[T Float] struct {
+	Shape []int
+	Data  []T
+}
+
+// New returns a zero tensor of the given shape.
+func New[T Float](shape ...int) *Tensor[T] {
+	return &Tensor[T]{Shape: append([]int(nil), shape...), Data: make([]T, Size(shape))}
+}
+
+// FromData wraps data (not copied) with the given shape.
+func FromData[T Float](data []T, shape ...int) *Tensor[T] {
+	if len(data) != Size(shape) {
+		panic(fmt.Sprintf("autodiff: %d elements for shape %v", len(data), shape))
+	}
+	return &Tensor[T]{Shape: append([]int(nil), shape...), Data: data}
+}
+
+// Scalar returns a rank-0 tensor holding v.
+func Scalar[T Float](v T) *Tensor[T] { return &Tensor[T]{Shape: []int{}, Data: []T{v}} }
+
+// Convert returns a copy of t in another precision.
+func Convert[U, T Float](t *Tensor[T]) *Tensor[U] {
+	if t == nil {
+		return nil
+	}
+	out := New[U](t.Shape...)
+	for i, v := range t.Data {
+		out.Data[i] = U(v)
+	}
+	return out
+}
+
+// Size is the number of elements of shape: the product of its dimensions.
+func Size(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
+}
+
+// Strides returns the row-major strides of shape.
+func Strides(shape []int) []int {
+	s := make([]int, len(shape))
+	acc := 1
+	for i := len(shape) - 1; i >= 0; i-- {
+		s[i] = acc
+		acc *= shape[i]
+	}
+	return s
+}
+
+// Len is the number of elements of t.
+func (t *Tensor[T]) Len() int { return len(t.Data) }
+
+// Rank is the number of dimensions of t.
+func (t *Tensor[T]) Rank() int { return len(t.Shape) }
+
+// Clone returns a deep copy of t.
+func (t *Tensor[T]) Clone() *Tensor[T] {
+	return &Tensor[T]{Shape: append([]int(nil), t.Shape...), Data: append([]T(nil), t.Data...)}
+}
+
+// Reshape returns a tensor sharing t's data with another shape of the same size.
+func (t *Tensor[T]) Reshape(shape ...int) *Tensor[T] {
+	if Size(shape) != len(t.Data) {
+		panic(fmt.Sprintf("autodiff: reshape %v to %v", t.Shape, shape))
+	}
+	return &Tensor[T]{Shape: append([]int(nil), shape...), Data: t.Data}
+}
+
+// Ints returns t's elements as integers (for shape, axis and index inputs).
+// Values beyond ±2⁶² saturate, as ONNX uses INT64_MAX for "to the end".
+func (t *Tensor[T]) Ints() []int {
+	out := make([]int, len(t.Data))
+	for i, v := range t.Data {
+		f := float64(v)
+		switch {
+		case f >= 1<<62:
+			out[i] = 1 << 62
+		case f <= -(1 << 62):
+			out[i] = -(1 << 62)
+		default:
+			out[i] = int(math.Round(f))
+		}
+	}
+	return out
+}
+
+// SameShape reports whether a and b have equal shapes.
+func SameShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// BroadcastShapes returns the numpy broadcast of the shapes, or an error.
+func BroadcastShapes(shapes ...[]int) ([]int, error) {
+	rank := 0
+	for _, s := range shapes {
+		rank = max(rank, len(s))
+	}
+	out := make([]int, rank)
+	for i := range out {
+		out[i] = 1
+	}
+	for _, s := range shapes {
+		off := rank - len(s)
+		for i, d := range s {
+			switch {
+			case d == out[off+i] || d == 1:
+			case out[off+i] == 1:
+				out[off+i] = d
+			default:
+				return nil, fmt.Errorf("shapes %v do not broadcast", shapes)
+			}
+		}
+	}
+	return out, nil
+}
+
+// BroadcastIndex maps each flat index of the broadcast shape out to the
+// flat index of an operand of shape in (right-aligned numpy broadcasting).
+// It returns nil when in equals out (the identity map).
+func BroadcastIndex(in, out []int) []int {
+	if SameShape(in, out) {
+		return nil
+	}
+	n := Size(out)
+	idx := make([]int, n)
+	off := len(out) - len(in)
+	inStr := Strides(in)
+	// stride of each output axis in the operand, zero where broadcast.
+	st := make([]int, len(out))
+	for i := range in {
+		if in[i] != 1 {
+			st[off+i] = inStr[i]
+		}
+	}
+	coord := make([]int, len(out))
+	pos := 0
+	for k := 0; k < n; k++ {
+		idx[k] = pos
+		for ax := len(out) - 1; ax >= 0; ax-- {
+			coord[ax]++
+			pos += st[ax]
+			if coord[ax] < out[ax] {
+				break
+			}
+			pos -= st[ax] * coord[ax]
+			coord[ax] = 0
+		}
+	}
+	return idx
+}
+
+// Broadcast returns t expanded to shape (a copy; t itself when shapes match).
+func Broadcast[T Float](t *Tensor[T], shape []int) *Tensor[T] {
+	idx := BroadcastIndex(t.Shape, shape)
+	if idx == nil {
+		return t
+	}
+	out := New[T](shape...)
+	for k, j := range idx {
+		out.Data[k] = t.Data[j]
+	}
+	return out
+}
+
+// SumTo sums t (of a broadcast shape) down to shape, the adjoint of
+// Broadcast: out[j] = Σ_{k: idx[k]=j} t[k].
+func SumTo[T Float](t *Tensor[T], shape []int) *Tensor[T] {
+	idx := BroadcastIndex(shape, t.Shape)
+	if idx == nil {
+		return t
+	}
+	out := New[T](shape...)
+	for k, j := range idx {
+		out.Data[j] += t.Data[k]
+	}
+	return out
+}
+
+// BlockShape returns [r, shape...], the shape of a block of r tangents.
+func BlockShape(r int, shape []int) []int {
+	return append([]int{r}, shape...)
+}

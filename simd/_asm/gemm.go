@@ -1,0 +1,150 @@
+package main
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+// gemm shapes generated: rows × vector registers per row.
+var (
+	avx512Shapes = [][2]int{{8, 3}, {12, 2}}
+	avx2Shapes   = [][2]int{{6, 2}}
+)
+
+func genGemm() {
+	for _, s := range avx512Shapes {
+		genKernel(true, s[0], s[1])
+	}
+	for _, s := range avx2Shapes {
+		genKernel(false, s[0], s[1])
+	}
+}
+
+// genKernel emits the micro-kernel
+//
+//	func sgemmKernel<MR>x<NR><ISA>(k int, a, b, c *float32, ldc int, overwrite bool)
+//
+// which computes the MR×NR product of a packed A micro-panel (k steps of MR
+// consecutive values) and a packed B micro-panel (k steps of NR consecutive
+// values) and adds it to (or, if overwrite, stores it into) the row-major C
+// tile at c with row stride ldc elements. Each C element is the sum
+// ((a0·b0 + a1·b1) + a2·b2) + ... evaluated left to right with fused
+// multiply-adds, then added to C once.
+func genKernel(avx512 bool, mr, nv int) {
+	lanes, isa, bytesPerVec := 8, "AVX2", 32
+	if avx512 {
+		lanes, isa, bytesPerVec = 16, "AVX512", 64
+	}
+	nr := nv * lanes
+	name := fmt.Sprintf("sgemmKernel%dx%d%s", mr, nr, isa)
+	TEXT(name, NOSPLIT, "func(k int, a, b, c *float32, ldc int, overwrite bool)")
+	Doc(fmt.Sprintf("%s adds the %d×%d product of packed panels a and b to the tile c (stores it if overwrite).", name, mr, nr),
+		"Reference: for p := 0; p < k; p++ { for i, j: acc[i][j] = fma(a[p*MR+i], b[p*NR+j], acc[i][j]) };",
+		"then c[i*ldc+j] = acc[i][j] if overwrite, else c[i*ldc+j] += acc[i][j].")
+
+	vec := func(i int) VecPhysical {
+		if avx512 {
+			return [...]VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15,
+				Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31}[i]
+		}
+		return [...]VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15}[i]
+	}
+	nregs := 16
+	if avx512 {
+		nregs = 32
+	}
+	if mr*nv+nv+1 > nregs {
+		panic("too many registers")
+	}
+	acc := func(i, j int) VecPhysical { return vec(i*nv + j) }
+	bv := func(j int) VecPhysical { return vec(mr*nv + j) }
+	bc := vec(mr*nv + nv)
+
+	k := Load(Param("k"), RCX)
+	a := Load(Param("a"), RSI)
+	b := Load(Param("b"), RDI)
+
+	Comment("Zero the accumulators.")
+	for i := 0; i < mr; i++ {
+		for j := 0; j < nv; j++ {
+			if avx512 {
+				VPXORD(acc(i, j), acc(i, j), acc(i, j))
+			} else {
+				VXORPS(acc(i, j), acc(i, j), acc(i, j))
+			}
+		}
+	}
+
+	const unroll = 4
+	astep := mr * 4
+	bstep := nr * 4
+	body := func(u int) {
+		for j := 0; j < nv; j++ {
+			VMOVUPS(Mem{Base: b, Disp: u*bstep + j*bytesPerVec}, bv(j))
+		}
+		for i := 0; i < mr; i++ {
+			VBROADCASTSS(Mem{Base: a, Disp: u*astep + 4*i}, bc)
+			for j := 0; j < nv; j++ {
+				VFMADD231PS(bv(j), bc, acc(i, j))
+			}
+		}
+	}
+
+	Label(name + "_loop4")
+	CMPQ(k, Imm(unroll))
+	JL(LabelRef(name + "_tail"))
+	for u := 0; u < unroll; u++ {
+		if u%2 == 0 {
+			PREFETCHT0(Mem{Base: a, Disp: 512 + u*astep})
+		}
+		body(u)
+	}
+	ADDQ(I32(unroll*astep), a)
+	ADDQ(I32(unroll*bstep), b)
+	SUBQ(Imm(unroll), k)
+	JMP(LabelRef(name + "_loop4"))
+
+	Label(name + "_tail")
+	TESTQ(k, k)
+	JE(LabelRef(name + "_store"))
+	body(0)
+	ADDQ(I32(astep), a)
+	ADDQ(I32(bstep), b)
+	DECQ(k)
+	JMP(LabelRef(name + "_tail"))
+
+	Label(name + "_store")
+	c := Load(Param("c"), RDX)
+	ldc := Load(Param("ldc"), R8)
+	SHLQ(Imm(2), ldc)
+	ow := Load(Param("overwrite"), R9B)
+	TESTB(ow, ow)
+	JNE(LabelRef(name + "_overwrite"))
+	for i := 0; i < mr; i++ {
+		for j := 0; j < nv; j++ {
+			m := Mem{Base: c, Disp: j * bytesPerVec}
+			VADDPS(m, acc(i, j), acc(i, j))
+			VMOVUPS(acc(i, j), m)
+		}
+		if i < mr-1 {
+			ADDQ(ldc, c)
+		}
+	}
+	VZEROUPPER()
+	RET()
+
+	Label(name + "_overwrite")
+	for i := 0; i < mr; i++ {
+		for j := 0; j < nv; j++ {
+			VMOVUPS(acc(i, j), Mem{Base: c, Disp: j * bytesPerVec})
+		}
+		if i < mr-1 {
+			ADDQ(ldc, c)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}

@@ -1,0 +1,27 @@
+// Command _asm generates the simd package's amd64 assembly with avo.
+//
+//	go run . -set gemm -out ../gemm_amd64.s
+//	go run . -set vec -out ../vec_amd64.s
+package main
+
+import (
+	"flag"
+	"log"
+
+	. "github.com/mmcloughlin/avo/build"
+)
+
+func main() {
+	set := flag.String("set", "gemm", "kernel set to generate: gemm or vec")
+	flag.Parse()
+	ConstraintExpr("!purego")
+	switch *set {
+	case "gemm":
+		genGemm()
+	case "vec":
+		genVec()
+	default:
+		log.Fatalf("unknown kernel set %q", *set)
+	}
+	Generate()
+}
