@@ -1,0 +1,221 @@
+package fvp
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/onnx-adapt/onnx-adapt/autodiff"
+)
+
+// Op is the Jacobian of a network over a data set, used through products.
+type Op[T autodiff.Float] struct {
+	e     *autodiff.Engine[T]
+	x     *autodiff.Tensor[T] // [n, input shape...]
+	batch int
+	n, k  int
+	p     int
+	sizes []int // element count of each active parameter
+	tapes []*autodiff.Tape[T]
+}
+
+// New returns the Jacobian operator of engine e's first output over the
+// rows of x, swept batch rows at a time. Forward sweeps are run once and
+// kept, so later products cost only their JVP or VJP sweeps.
+func New[T autodiff.Float](ctx context.Context, e *autodiff.Engine[T], x *autodiff.Tensor[T], batch int) (*Op[T], error) {
+	if x.Rank() < 1 || x.Shape[0] == 0 {
+		return nil, fmt.Errorf("fvp: no data rows")
+	}
+	if batch <= 0 {
+		batch = 256
+	}
+	o := &Op[T]{e: e, x: x, batch: batch, n: x.Shape[0]}
+	for _, id := range e.Active() {
+		o.sizes = append(o.sizes, e.Param(id).Len())
+		o.p += e.Param(id).Len()
+	}
+	for b0 := 0; b0 < o.n; b0 += batch {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		t, err := e.Forward(o.rows(b0, min(b0+batch, o.n)))
+		if err != nil {
+			return nil, err
+		}
+		o.tapes = append(o.tapes, t)
+	}
+	out := o.tapes[0].Outputs()[0]
+	if out.Rank() < 1 {
+		return nil, fmt.Errorf("fvp: the model's output %v has no batch axis", out.Shape)
+	}
+	o.k = out.Len() / out.Shape[0]
+	return o, nil
+}
+
+// rows returns rows [i0, i1) of x, sharing its data.
+func (o *Op[T]) rows(i0, i1 int) *autodiff.Tensor[T] {
+	row := o.x.Len() / o.n
+	shape := append([]int{i1 - i0}, o.x.Shape[1:]...)
+	return autodiff.FromData(o.x.Data[i0*row:i1*row], shape...)
+}
+
+// N is the number of data rows, K the outputs per row, P the number of
+// active parameters.
+func (o *Op[T]) N() int { return o.n }
+func (o *Op[T]) K() int { return o.k }
+func (o *Op[T]) P() int { return o.p }
+
+// Sizes returns the element count of each active parameter tensor.
+func (o *Op[T]) Sizes() []int { return o.sizes }
+
+// Outputs returns f(X), the network's outputs as an n·K vector.
+func (o *Op[T]) Outputs() []float64 {
+	f := make([]float64, 0, o.n*o.k)
+	for _, t := range o.tapes {
+		for _, v := range t.Outputs()[0].Data {
+			f = append(f, float64(v))
+		}
+	}
+	return f
+}
+
+// J sets dst (r×nK) to the products J·v of the r directions v (r×p).
+func (o *Op[T]) J(ctx context.Context, dst, v []float64, r int) error {
+	if len(v) != r*o.p || len(dst) != r*o.n*o.k {
+		return fmt.Errorf("fvp.J: got %d and %d values for r=%d, p=%d, nK=%d", len(v), len(dst), r, o.p, o.n*o.k)
+	}
+	blocks := o.paramBlocks(v, r)
+	nk := o.n * o.k
+	for b, t := range o.tapes {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		outs, err := o.e.JVP(t, r, blocks, nil)
+		if err != nil {
+			return err
+		}
+		i0 := b * o.batch * o.k
+		if outs[0] == nil {
+			for d := 0; d < r; d++ {
+				clear(dst[d*nk+i0 : d*nk+i0+t.Outputs()[0].Len()])
+			}
+			continue
+		}
+		per := outs[0].Len() / r
+		for d := 0; d < r; d++ {
+			for j, u := range outs[0].Data[d*per : (d+1)*per] {
+				dst[d*nk+i0+j] = float64(u)
+			}
+		}
+	}
+	return nil
+}
+
+// JT sets dst (r×p) to the products Jᵀ·w of the r cotangents w (r×nK),
+// summed over the data.
+func (o *Op[T]) JT(ctx context.Context, dst, w []float64, r int) error {
+	nk := o.n * o.k
+	if len(w) != r*nk || len(dst) != r*o.p {
+		return fmt.Errorf("fvp.JT: got %d and %d values for r=%d, p=%d, nK=%d", len(w), len(dst), r, o.p, nk)
+	}
+	clear(dst)
+	for b, t := range o.tapes {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		out := t.Outputs()[0]
+		i0 := b * o.batch * o.k
+		g := autodiff.New[T](autodiff.BlockShape(r, out.Shape)...)
+		per := out.Len()
+		for d := 0; d < r; d++ {
+			for j := range per {
+				g.Data[d*per+j] = T(w[d*nk+i0+j])
+			}
+		}
+		params, _, err := o.e.VJP(t, r, []*autodiff.Tensor[T]{g})
+		if err != nil {
+			return err
+		}
+		o.addParamBlocks(dst, params, r)
+	}
+	return nil
+}
+
+// paramBlocks splits r flat p-vectors into one [r, shape] block per
+// active parameter.
+func (o *Op[T]) paramBlocks(v []float64, r int) []*autodiff.Tensor[T] {
+	blocks := make([]*autodiff.Tensor[T], len(o.sizes))
+	off := 0
+	for j, id := range o.e.Active() {
+		sz := o.sizes[j]
+		b := autodiff.New[T](autodiff.BlockShape(r, o.e.Param(id).Shape)...)
+		for d := 0; d < r; d++ {
+			for i, x := range v[d*o.p+off : d*o.p+off+sz] {
+				b.Data[d*sz+i] = T(x)
+			}
+		}
+		blocks[j] = b
+		off += sz
+	}
+	return blocks
+}
+
+// addParamBlocks adds per-parameter blocks into r flat p-vectors.
+func (o *Op[T]) addParamBlocks(dst []float64, blocks []*autodiff.Tensor[T], r int) {
+	off := 0
+	for j, b := range blocks {
+		sz := o.sizes[j]
+		for d := 0; d < r; d++ {
+			row := dst[d*o.p+off : d*o.p+off+sz]
+			for i, x := range b.Data[d*sz : (d+1)*sz] {
+				row[i] += float64(x)
+			}
+		}
+		off += sz
+	}
+}
+
+// GaussNewton sets dst (r×p) to JᵀJ·v for r directions v (r×p): the
+// Fisher of a Gaussian likelihood with unit noise, one JVP and one VJP
+// sweep per batch.
+func (o *Op[T]) GaussNewton(ctx context.Context, dst, v []float64, r int) error {
+	u := make([]float64, r*o.n*o.k)
+	if err := o.J(ctx, u, v, r); err != nil {
+		return err
+	}
+	return o.JT(ctx, dst, u, r)
+}
+
+// SoftmaxFisher sets dst (r×p) to JᵀHJ·v, H block-diagonal with
+// H_i = diag(p_i) − p_i p_iᵀ for the class probabilities probs (n×K,
+// example-major): the Fisher of a categorical likelihood on the logits.
+func (o *Op[T]) SoftmaxFisher(ctx context.Context, dst, v, probs []float64, r int) error {
+	nk := o.n * o.k
+	if len(probs) != nk {
+		return fmt.Errorf("fvp.SoftmaxFisher: %d probabilities for nK=%d", len(probs), nk)
+	}
+	u := make([]float64, r*nk)
+	if err := o.J(ctx, u, v, r); err != nil {
+		return err
+	}
+	ApplySoftmaxHessian(u, probs, o.k, r)
+	return o.JT(ctx, dst, u, r)
+}
+
+// ApplySoftmaxHessian replaces each K-block u_i of the r vectors u (r×nK)
+// by H_i·u_i = p_i ⊙ u_i − p_i ⟨p_i, u_i⟩.
+func ApplySoftmaxHessian(u, probs []float64, k, r int) {
+	nk := len(probs)
+	for d := 0; d < r; d++ {
+		row := u[d*nk : (d+1)*nk]
+		for i := 0; i < nk; i += k {
+			p, x := probs[i:i+k], row[i:i+k]
+			s := 0.0
+			for c := range p {
+				s += p[c] * x[c]
+			}
+			for c := range p {
+				x[c] = p[c] * (x[c] - s)
+			}
+		}
+	}
+}

@@ -1,0 +1,162 @@
+package gpadapt
+
+import (
+	"context"
+	"math"
+	"testing"
+
+	"github.com/onnx-adapt/onnx-adapt/autodiff"
+	"github.com/onnx-adapt/onnx-adapt/fvp"
+	"github.com/onnx-adapt/onnx-adapt/internal/testnet"
+	"gonum.org/v1/gonum/mat"
+)
+
+// problem is a small regression problem: an MLP 2-6-5-2 and targets from
+// a shifted function.
+func problem(n int) (*autodiff.Graph, *Data, *autodiff.Tensor[float32]) {
+	g := testnet.MLP(5, 2, 6, 5, 2)
+	x := testnet.Inputs(6, n, 2)
+	y := make([][]float64, n)
+	for i := range y {
+		a, b := float64(x.Data[2*i]), float64(x.Data[2*i+1])
+		y[i] = []float64{math.Sin(a) + 0.3*b, math.Cos(b) - 0.2*a}
+	}
+	return g, &Data{X: x, Y: y}, testnet.Inputs(7, 9, 2)
+}
+
+// denseReference computes the posterior with explicit inverses, in
+// float64, from the Jacobians of the training and test points.
+func denseReference(t *testing.T, g *autodiff.Graph, d *Data, xs *autodiff.Tensor[float32], noise, scale float64) (mean, std []float64, lml float64) {
+	ctx := context.Background()
+	e, err := autodiff.NewEngine[float64](g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jacOf := func(x *autodiff.Tensor[float32]) (*mat.Dense, []float64) {
+		op, err := fvp.New(ctx, e, autodiff.Convert[float64](x), 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j, err := op.Jacobian(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j, op.Outputs()
+	}
+	j, f := jacOf(d.X)
+	js, fs := jacOf(xs)
+	nk, _ := j.Dims()
+	r := mat.NewVecDense(nk, nil)
+	for i, row := range d.Y {
+		for k, y := range row {
+			r.SetVec(i*len(row)+k, y-f[i*len(row)+k])
+		}
+	}
+	var a mat.Dense
+	a.Mul(j, j.T())
+	a.Scale(scale, &a)
+	for i := 0; i < nk; i++ {
+		a.Set(i, i, a.At(i, i)+noise)
+	}
+	var ainv mat.Dense
+	if err := ainv.Inverse(&a); err != nil {
+		t.Fatal(err)
+	}
+	var cross, tmp, m mat.Dense
+	cross.Mul(js, j.T()) // J*·Jᵀ
+	tmp.Mul(&cross, &ainv)
+	var mv mat.VecDense
+	mv.MulVec(&tmp, r)
+	m.Mul(&tmp, cross.T())
+	ms, _ := js.Dims()
+	for i := 0; i < ms; i++ {
+		mean = append(mean, fs[i]+scale*mv.AtVec(i))
+		v := scale*mat.Dot(js.RowView(i), js.RowView(i)) - scale*scale*m.At(i, i)
+		std = append(std, math.Sqrt(math.Max(v, 0)))
+	}
+	var quad mat.VecDense
+	quad.MulVec(&ainv, r)
+	lml = -0.5 * (mat.Dot(r, &quad) + math.Log(mat.Det(&a)) + float64(nk)*math.Log(2*math.Pi))
+	return mean, std, lml
+}
+
+func flatten(rows [][]float64) []float64 {
+	var out []float64
+	for _, r := range rows {
+		out = append(out, r...)
+	}
+	return out
+}
+
+// relToMax is max|a−b| / max|b|.
+func relToMax(a, b []float64) float64 {
+	num, den := 0.0, 0.0
+	for i := range b {
+		num = math.Max(num, math.Abs(a[i]-b[i]))
+		den = math.Max(den, math.Abs(b[i]))
+	}
+	return num / den
+}
+
+// TestRegressionAgainstDense checks both forms, in float64 and float32
+// sweeps, against the dense reference, with σ² and s fixed.
+func TestRegressionAgainstDense(t *testing.T) {
+	g, d, xs := problem(12) // nK = 24, p = 2·6+6 + 6·5+5 + 5·2+2 = 65
+	const noise, scale = 0.05, 0.7
+	wantMean, wantStd, wantLML := denseReference(t, g, d, xs, noise, scale)
+	for _, method := range []string{"function", "parameter"} {
+		for _, f64 := range []bool{true, false} {
+			tol := 1e-4
+			if !f64 {
+				tol = 1e-3
+			}
+			p, err := Fit(context.Background(), g, d, &Options{Noise: noise, PriorScale: scale, Method: method, Float64: f64, Batch: 5})
+			if err != nil {
+				t.Fatalf("%s: %v", method, err)
+			}
+			pred, err := p.Predict(xs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e := relToMax(flatten(pred.Mean), wantMean); e > tol {
+				t.Errorf("%s float64=%v: mean off by %.3g relative to the largest", method, f64, e)
+			}
+			if e := relToMax(flatten(pred.Std), wantStd); e > tol {
+				t.Errorf("%s float64=%v: std off by %.3g relative to the largest", method, f64, e)
+			}
+			if rep := p.Report(); math.Abs(rep.LogMarginal-wantLML) > 1e-6*math.Abs(wantLML) && f64 {
+				t.Errorf("%s: log marginal likelihood %.10g, dense %.10g", method, rep.LogMarginal, wantLML)
+			}
+		}
+	}
+}
+
+// TestFittedHyperparametersMaximizeEvidence checks that the fitted σ² and s
+// are a maximum of the dense log marginal likelihood, in both forms.
+func TestFittedHyperparametersMaximizeEvidence(t *testing.T) {
+	g, d, xs := problem(12)
+	var fitted [2][2]float64
+	for i, method := range []string{"function", "parameter"} {
+		p, err := Fit(context.Background(), g, d, &Options{Method: method, Float64: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep := p.Report()
+		fitted[i] = [2]float64{rep.Noise, rep.PriorScale}
+		_, _, best := denseReference(t, g, d, xs, rep.Noise, rep.PriorScale)
+		if math.Abs(best-rep.LogMarginal) > 1e-6*math.Abs(best) {
+			t.Errorf("%s: reported log marginal %.10g, dense %.10g", method, rep.LogMarginal, best)
+		}
+		for _, f := range [][2]float64{{1.1, 1}, {0.9, 1}, {1, 1.1}, {1, 0.9}} {
+			_, _, other := denseReference(t, g, d, xs, rep.Noise*f[0], rep.PriorScale*f[1])
+			if other > best+1e-9*math.Abs(best) {
+				t.Errorf("%s: σ²=%g s=%g is not a maximum: %.10g at ×%v gives %.10g", method, rep.Noise, rep.PriorScale, best, f, other)
+			}
+		}
+	}
+	for j := range 2 {
+		if math.Abs(fitted[0][j]-fitted[1][j]) > 1e-3*fitted[0][j] {
+			t.Errorf("function and parameter forms fit different hyperparameters: %v vs %v", fitted[0], fitted[1])
+		}
+	}
+}

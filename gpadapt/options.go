@@ -1,0 +1,119 @@
+package gpadapt
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/onnx-adapt/onnx-adapt/autodiff"
+)
+
+// Task is the likelihood of the adaptation.
+type Task int
+
+const (
+	Regression     Task = iota // Gaussian likelihood on each output
+	Classification             // softmax likelihood on the logits
+)
+
+func (t Task) String() string {
+	if t == Classification {
+		return "classification"
+	}
+	return "regression"
+}
+
+// Options configure Fit. A nil *Options means defaults.
+type Options struct {
+	Task       Task
+	Noise      float64 // σ²; 0 means fit it by maximizing the marginal likelihood
+	PriorScale float64 // s; 0 means fit it likewise
+	Params     string  // "all" (or ""), "last:N", or a regular expression over parameter names
+	Method     string  // "auto" (or ""), "function", "parameter"
+	PriorMean  string  // "network" (or "") or "zero"
+	// Independent drops the coupling between outputs: the kernel keeps only
+	// its blocks with k = k' (as the reference implementation does).
+	Independent bool
+	Batch       int // rows per sweep; 0 means 256
+	Threads     int // 0 means GOMAXPROCS
+	Seed        uint64
+	// Float64 runs every sweep in float64 (slower; for checks).
+	Float64  bool
+	Progress func(phase string, done, total int)
+	Logf     func(format string, args ...any)
+}
+
+// Data is the target-domain training set.
+type Data struct {
+	X *autodiff.Tensor[float32] // [n, input shape...]
+	Y [][]float64               // regression: n rows of K targets; classification: n rows of one label
+}
+
+// Report says what Fit did.
+type Report struct {
+	Task        string  `json:"task"`
+	N           int     `json:"n"`
+	K           int     `json:"outputs"`
+	P           int     `json:"parameters"`
+	Method      string  `json:"method"`
+	Solver      string  `json:"solver"`
+	Noise       float64 `json:"noise"`
+	PriorScale  float64 `json:"prior_scale"`
+	NoiseFitted bool    `json:"noise_fitted"`
+	ScaleFitted bool    `json:"prior_scale_fitted"`
+	Iterations  int     `json:"iterations"`
+	Residual    float64 `json:"residual"`
+	LogMarginal float64 `json:"log_marginal_likelihood"`
+	Seconds     float64 `json:"seconds"`
+}
+
+// Prediction holds the predictive distribution at m points.
+type Prediction struct {
+	Mean  [][]float64 // m×K posterior mean (classification: of the logits)
+	Std   [][]float64 // m×K latent (noise-free) standard deviation
+	Probs [][]float64 // classification: m×K predictive class probabilities
+}
+
+// ErrNumerical marks failures of the numerics (a system that is not
+// positive definite, a solver that did not converge, NaN in a sweep).
+var ErrNumerical = errors.New("numerical failure")
+
+func numerical(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrNumerical, fmt.Sprintf(format, args...))
+}
+
+func (o *Options) withDefaults() Options {
+	var out Options
+	if o != nil {
+		out = *o
+	}
+	if out.Batch <= 0 {
+		out.Batch = 256
+	}
+	if out.Params == "" {
+		out.Params = "all"
+	}
+	if out.Method == "" {
+		out.Method = "auto"
+	}
+	if out.PriorMean == "" {
+		out.PriorMean = "network"
+	}
+	return out
+}
+
+func (o *Options) validate() error {
+	if o.Noise < 0 || o.PriorScale < 0 {
+		return fmt.Errorf("noise (%g) and prior scale (%g) must be positive, or 0 to fit them", o.Noise, o.PriorScale)
+	}
+	switch o.Method {
+	case "auto", "function", "parameter":
+	default:
+		return fmt.Errorf("method %q: want auto, function or parameter", o.Method)
+	}
+	switch o.PriorMean {
+	case "network", "zero":
+	default:
+		return fmt.Errorf("prior mean %q: want network or zero", o.PriorMean)
+	}
+	return nil
+}

@@ -1,0 +1,175 @@
+package gpadapt
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/onnx-adapt/onnx-adapt/autodiff"
+	"github.com/onnx-adapt/onnx-adapt/fvp"
+	"gonum.org/v1/gonum/mat"
+)
+
+// Predictor is an adapted network: the base network's outputs corrected by
+// the posterior of its linearization, with the latent standard deviation.
+type Predictor struct {
+	g         *autodiff.Graph
+	active    []int
+	task      Task
+	zeroPrior bool
+	batch     int
+	float64   bool
+	st        state
+	e32       *autodiff.Engine[float32]
+	e64       *autodiff.Engine[float64]
+}
+
+func newPredictor(g *autodiff.Graph, active []int, o *Options, st state) (*Predictor, error) {
+	p := &Predictor{g: g, active: active, task: o.Task, zeroPrior: o.PriorMean == "zero", batch: o.Batch, float64: o.Float64, st: st}
+	return p, p.build()
+}
+
+func (p *Predictor) build() error {
+	var err error
+	if p.float64 {
+		p.e64, err = autodiff.NewEngine[float64](p.g)
+		if err == nil {
+			p.e64.SetActive(p.active)
+		}
+	} else {
+		p.e32, err = autodiff.NewEngine[float32](p.g)
+		if err == nil {
+			p.e32.SetActive(p.active)
+		}
+	}
+	return err
+}
+
+// Report says what the fit did.
+func (p *Predictor) Report() Report { return p.st.rep }
+
+// Predict returns the predictive distribution at the rows of x.
+func (p *Predictor) Predict(x *autodiff.Tensor[float32]) (*Prediction, error) {
+	return p.PredictContext(context.Background(), x)
+}
+
+// PredictContext is Predict with cancellation.
+func (p *Predictor) PredictContext(ctx context.Context, x *autodiff.Tensor[float32]) (*Prediction, error) {
+	var mean, variance []float64
+	var k int
+	var err error
+	if p.float64 {
+		mean, variance, k, err = predict(ctx, p, p.e64, autodiff.Convert[float64](x))
+	} else {
+		mean, variance, k, err = predict(ctx, p, p.e32, x)
+	}
+	if err != nil {
+		return nil, err
+	}
+	m := len(mean) / k
+	out := &Prediction{Mean: rows(mean, m, k), Std: make([][]float64, m)}
+	for i := range out.Std {
+		out.Std[i] = make([]float64, k)
+		for j := range k {
+			out.Std[i][j] = math.Sqrt(max(variance[i*k+j], 0))
+		}
+	}
+	if p.task == Classification {
+		out.Probs = make([][]float64, m)
+		for i := range m {
+			out.Probs[i] = probit(out.Mean[i], variance[i*k:(i+1)*k])
+		}
+	}
+	return out, nil
+}
+
+// Base returns the unadapted network's outputs at the rows of x (m×K).
+func (p *Predictor) Base(x *autodiff.Tensor[float32]) ([][]float64, error) {
+	var f []float64
+	var k int
+	if p.float64 {
+		op, err := fvp.New(context.Background(), p.e64, autodiff.Convert[float64](x), p.batch)
+		if err != nil {
+			return nil, err
+		}
+		f, k = op.Outputs(), op.K()
+	} else {
+		op, err := fvp.New(context.Background(), p.e32, x, p.batch)
+		if err != nil {
+			return nil, err
+		}
+		f, k = op.Outputs(), op.K()
+	}
+	return rows(f, len(f)/k, k), nil
+}
+
+// directionBlock bounds how many rows of F one block JVP pushes.
+const directionBlock = 128
+
+// predict computes mean = f(x) + J(x)·δ and var = c·‖J(x)‖² + sign·‖F·J(x)ᵀ‖².
+func predict[T autodiff.Float](ctx context.Context, p *Predictor, e *autodiff.Engine[T], x *autodiff.Tensor[T]) (mean, variance []float64, k int, err error) {
+	op, err := fvp.New(ctx, e, x, p.batch)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	k = op.K()
+	mk := op.N() * k
+	if len(p.st.delta) != op.P() {
+		return nil, nil, 0, fmt.Errorf("predictor holds %d parameters, the model %d", len(p.st.delta), op.P())
+	}
+	mean = make([]float64, mk)
+	if err := op.J(ctx, mean, p.st.delta, 1); err != nil {
+		return nil, nil, 0, err
+	}
+	if !p.zeroPrior {
+		for i, v := range op.Outputs() {
+			mean[i] += v
+		}
+	}
+	variance = make([]float64, mk)
+	if p.st.c != 0 {
+		err := op.EachRows(ctx, func(row0 int, rows *mat.Dense) {
+			r, _ := rows.Dims()
+			for i := 0; i < r; i++ {
+				v := rows.RawRowView(i)
+				variance[row0+i] = p.st.c * dot(v, v)
+			}
+		})
+		if err != nil {
+			return nil, nil, 0, err
+		}
+	}
+	q, _ := p.st.f.Dims()
+	buf := make([]float64, directionBlock*mk)
+	for q0 := 0; q0 < q; q0 += directionBlock {
+		r := min(directionBlock, q-q0)
+		dirs := p.st.f.Slice(q0, q0+r, 0, op.P()).(*mat.Dense)
+		flat := mat.DenseCopyOf(dirs).RawMatrix().Data
+		u := buf[:r*mk]
+		if err := op.J(ctx, u, flat, r); err != nil {
+			return nil, nil, 0, err
+		}
+		for d := 0; d < r; d++ {
+			for i, v := range u[d*mk : (d+1)*mk] {
+				variance[i] += p.st.sign * v * v
+			}
+		}
+	}
+	return mean, variance, k, nil
+}
+
+func rows(flat []float64, m, k int) [][]float64 {
+	out := make([][]float64, m)
+	for i := range out {
+		out[i] = flat[i*k : (i+1)*k : (i+1)*k]
+	}
+	return out
+}
+
+func dot(a, b []float64) float64 {
+	s := 0.0
+	for i := range a {
+		s += a[i] * b[i]
+	}
+	return s
+}
