@@ -1,7 +1,10 @@
 package gpadapt
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"reflect"
 	"math"
 	"testing"
 
@@ -158,5 +161,47 @@ func TestFittedHyperparametersMaximizeEvidence(t *testing.T) {
 		if math.Abs(fitted[0][j]-fitted[1][j]) > 1e-3*fitted[0][j] {
 			t.Errorf("function and parameter forms fit different hyperparameters: %v vs %v", fitted[0], fitted[1])
 		}
+	}
+}
+
+// TestSaveLoad checks that a saved and reloaded predictor gives identical
+// numbers, and that corrupt files and other models are refused.
+func TestSaveLoad(t *testing.T) {
+	g, d, xs := problem(10)
+	p, err := Fit(context.Background(), g, d, &Options{Noise: 0.1, PriorScale: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Meta = map[string]string{"columns": "x0,x1"}
+	var buf bytes.Buffer
+	if err := p.Save(&buf); err != nil {
+		t.Fatal(err)
+	}
+	saved, err := Load(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := saved.Bind(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := p.Predict(xs)
+	b, err := q.Predict(xs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(a, b) || q.Meta["columns"] != "x0,x1" {
+		t.Error("reloaded predictor differs")
+	}
+	bad := append([]byte(nil), buf.Bytes()...)
+	bad[len(bad)/2] ^= 1
+	if _, err := Load(bytes.NewReader(bad)); !errors.Is(err, ErrBadFile) {
+		t.Errorf("corrupt file: got %v", err)
+	}
+	if _, err := Load(bytes.NewReader(buf.Bytes()[:buf.Len()-5])); !errors.Is(err, ErrBadFile) {
+		t.Errorf("truncated file: got %v", err)
+	}
+	if _, err := saved.Bind(testnet.MLP(99, 2, 6, 5, 2)); !errors.Is(err, ErrBadFile) {
+		t.Errorf("another model: got %v", err)
 	}
 }

@@ -22,6 +22,10 @@ type Predictor struct {
 	st        state
 	e32       *autodiff.Engine[float32]
 	e64       *autodiff.Engine[float64]
+	// ModelBytes and Meta are stored by Save and restored by Load, for the
+	// caller's use (the CLI keeps the model and the CSV layout there).
+	ModelBytes []byte
+	Meta       map[string]string
 }
 
 func newPredictor(g *autodiff.Graph, active []int, o *Options, st state) (*Predictor, error) {
@@ -139,7 +143,10 @@ func predict[T autodiff.Float](ctx context.Context, p *Predictor, e *autodiff.En
 			return nil, nil, 0, err
 		}
 	}
-	q, _ := p.st.f.Dims()
+	q := 0
+	if !p.st.f.IsEmpty() {
+		q, _ = p.st.f.Dims()
+	}
 	buf := make([]float64, directionBlock*mk)
 	for q0 := 0; q0 < q; q0 += directionBlock {
 		r := min(directionBlock, q-q0)

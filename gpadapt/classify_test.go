@@ -1,0 +1,97 @@
+package gpadapt
+
+import (
+	"context"
+	"math"
+	"testing"
+
+	"github.com/onnx-adapt/onnx-adapt/autodiff"
+	"github.com/onnx-adapt/onnx-adapt/fvp"
+	"github.com/onnx-adapt/onnx-adapt/internal/testnet"
+	"gonum.org/v1/gonum/mat"
+)
+
+// TestClassificationLaplace checks the function-space Laplace against the
+// parameter-space conditions it must satisfy: at the mode the gradient of
+// the log posterior, Jᵀ(y − π) − δ/s, vanishes, and the logits' covariance
+// equals J*·(JᵀWJ + I/s)⁻¹·J*ᵀ.
+func TestClassificationLaplace(t *testing.T) {
+	ctx := context.Background()
+	g := testnet.MLP(8, 2, 5, 3)
+	x := testnet.Inputs(9, 15, 2)
+	d := &Data{X: x}
+	for i := 0; i < 15; i++ {
+		a := x.Data[2*i]
+		label := 0.0
+		switch {
+		case a > 0.5:
+			label = 2
+		case a > -0.5:
+			label = 1
+		}
+		d.Y = append(d.Y, []float64{label})
+	}
+	const s = 2.0
+	p, err := Fit(ctx, g, d, &Options{Task: Classification, PriorScale: s, Float64: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := autodiff.NewEngine[float64](g)
+	op, _ := fvp.New(ctx, e, autodiff.Convert[float64](x), 4)
+	jac, _ := op.Jacobian(ctx)
+	f0 := op.Outputs()
+	nk, np := jac.Dims()
+	delta := mat.NewVecDense(np, p.st.delta)
+	var jd mat.VecDense
+	jd.MulVec(jac, delta)
+	labels := make([]int, 15)
+	for i := range labels {
+		labels[i] = int(d.Y[i][0])
+	}
+	probs, grad, _ := softmaxStats(f0, jd.RawVector().Data, labels, 3)
+	var gradPost mat.VecDense
+	gradPost.MulVec(jac.T(), mat.NewVecDense(nk, grad))
+	gradPost.AddScaledVec(&gradPost, -1/s, delta)
+	if n := mat.Norm(&gradPost, 2); n > 1e-8*math.Max(1, mat.Norm(delta, 2)) {
+		t.Errorf("gradient of the log posterior at the mode has norm %g", n)
+	}
+	// Posterior precision JᵀWJ + I/s.
+	w := blockSqrtHessian(probs, 3)
+	wj := w.mulRows(jac)
+	var prec mat.SymDense
+	prec.SymOuterK(1, wj.T())
+	for i := 0; i < np; i++ {
+		prec.SetSym(i, i, prec.At(i, i)+1/s)
+	}
+	var cov mat.Dense
+	if err := cov.Inverse(&prec); err != nil {
+		t.Fatal(err)
+	}
+	xs := testnet.Inputs(10, 6, 2)
+	ops, _ := fvp.New(ctx, e, autodiff.Convert[float64](xs), 4)
+	js, _ := ops.Jacobian(ctx)
+	var tmp, pc mat.Dense
+	tmp.Mul(js, &cov)
+	pc.Mul(&tmp, js.T())
+	pred, err := p.Predict(xs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, want []float64
+	for i := range 6 {
+		for c := range 3 {
+			got = append(got, pred.Std[i][c])
+			want = append(want, math.Sqrt(pc.At(3*i+c, 3*i+c)))
+		}
+		sum := 0.0
+		for _, q := range pred.Probs[i] {
+			sum += q
+		}
+		if math.Abs(sum-1) > 1e-12 {
+			t.Errorf("row %d: probabilities sum to %g", i, sum)
+		}
+	}
+	if e := relToMax(got, want); e > 1e-8 {
+		t.Errorf("logit std off by %.3g relative to the largest", e)
+	}
+}
