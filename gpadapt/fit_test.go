@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"reflect"
 	"math"
+	"reflect"
 	"testing"
 
 	"github.com/onnx-adapt/onnx-adapt/autodiff"
