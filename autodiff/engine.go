@@ -175,12 +175,30 @@ func (e *Engine[T]) JVP(t *Tape[T], r int, params, inputs []*Tensor[T]) ([]*Tens
 // input x̄_i = Σ_y (∂y/∂x_i)ᵀ·ȳ. gout[k] is the block [r, shape] of output
 // k (nil for zero). Parameter blocks that receive nothing are zero tensors.
 func (e *Engine[T]) VJP(t *Tape[T], r int, gout []*Tensor[T]) (params, inputs []*Tensor[T], err error) {
+	cot, err := e.VJPValues(t, r, gout)
+	if err != nil {
+		return nil, nil, err
+	}
+	params = make([]*Tensor[T], len(e.active))
+	for j, id := range e.active {
+		params[j] = cot[id]
+		if params[j] == nil {
+			params[j] = New[T](BlockShape(r, t.vals[id].Shape)...)
+		}
+	}
+	return params, gather(cot, e.g.Inputs), nil
+}
+
+// VJPValues is VJP returning the cotangent block of every value of the
+// graph by value id (nil where zero or not needed): the per-layer
+// cotangents that structured kernels are built from.
+func (e *Engine[T]) VJPValues(t *Tape[T], r int, gout []*Tensor[T]) ([]*Tensor[T], error) {
 	g := e.g
 	cot := make([]*Tensor[T], len(g.Values))
 	for k, id := range g.Outputs {
 		if k < len(gout) && gout[k] != nil {
 			if err := checkBlock(gout[k], r, t.vals[id].Shape, g.Values[id].Name); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 			cot[id] = accumulate(cot[id], gout[k])
 		}
@@ -211,15 +229,7 @@ func (e *Engine[T]) VJP(t *Tape[T], r int, gout []*Tensor[T]) (params, inputs []
 			}
 		}
 	}
-	params = make([]*Tensor[T], len(e.active))
-	for j, id := range e.active {
-		params[j] = cot[id]
-		if params[j] == nil {
-			params[j] = New[T](BlockShape(r, t.vals[id].Shape)...)
-		}
-	}
-	inputs = gather(cot, g.Inputs)
-	return params, inputs, nil
+	return cot, nil
 }
 
 // needsCotangent marks the values whose cotangent reaches an active

@@ -142,3 +142,64 @@ func expectClose(t *testing.T, what string, got, want []float64, tol float64) {
 		t.Errorf("%s: relative error %.3g > %g", what, e, tol)
 	}
 }
+
+// TestFactorsMatchJacobian checks the structured kernel against J·Jᵀ from
+// the explicit Jacobian, its cross form between two data sets, and its
+// diagonal, on a network where every parameter factorizes and on one where
+// some go through explicit rows (a parameter consumed twice).
+func TestFactorsMatchJacobian(t *testing.T) {
+	ctx := context.Background()
+	for _, shared := range []bool{false, true} {
+		g := testnet.MLP(1, 3, 5, 4, 2)
+		if shared {
+			// Let the first bias also feed the output layer's input: two consumers.
+			b1 := g.Params[1]
+			n := g.Nodes[1] // Tanh of layer 1
+			g.Values = append(g.Values, autodiff.Value{Name: "plus", Shape: []int{autodiff.Batch, 5}})
+			plus := len(g.Values) - 1
+			add := &autodiff.Node{Name: "plus", OpType: "Add", Opset: 17, In: []int{n.Out[0], b1}, Out: []int{plus}, Attrs: autodiff.Attrs{}}
+			g.Nodes[2].In[0] = plus
+			g.Nodes = append(g.Nodes[:2], append([]*autodiff.Node{add}, g.Nodes[2:]...)...)
+		}
+		e, err := autodiff.NewEngine[float64](g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opA, err := fvp.New(ctx, e, autodiff.Convert[float64](testnet.Inputs(2, 7, 3)), 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opB, err := fvp.New(ctx, e, autodiff.Convert[float64](testnet.Inputs(3, 4, 3)), 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ja, _ := opA.Jacobian(ctx)
+		jb, _ := opB.Jacobian(ctx)
+		fa, err := opA.Factors(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fb, err := opB.Factors(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (fa.Rows != nil) != shared {
+			t.Errorf("shared=%v: explicit rows present: %v", shared, fa.Rows != nil)
+		}
+		var want mat.Dense
+		want.Mul(ja, jb.T())
+		got, err := fvp.Cross(fa, fb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		expectClose(t, "cross kernel", got.RawMatrix().Data, want.RawMatrix().Data, 1e-12)
+		var self mat.Dense
+		self.Mul(ja, ja.T())
+		n, _ := self.Dims()
+		diag := make([]float64, n)
+		for i := range diag {
+			diag[i] = self.At(i, i)
+		}
+		expectClose(t, "kernel diagonal", fa.Diag(), diag, 1e-12)
+	}
+}

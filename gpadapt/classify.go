@@ -34,18 +34,24 @@ func fitClassification[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f [
 		}
 		labels[i] = int(row[0])
 	}
-	if nk*op.P() > maxJacobian || nk > maxDense {
-		return state{}, fmt.Errorf("classification forms the %d×%d Jacobian explicitly; adapt fewer parameters (--params last:N) or fewer points", nk, op.P())
+	if nk > maxDense {
+		return state{}, fmt.Errorf("classification solves a dense %d×%d system, more than %d; use fewer points", nk, nk, maxDense)
 	}
 	if o.PriorMean == "zero" {
 		f = make([]float64, nk) // the logits' prior mean
 	}
-	jac, err := op.Jacobian(ctx)
+	factors, err := op.Factors(ctx)
 	if err != nil {
 		return state{}, err
 	}
-	var k0 mat.SymDense
-	k0.SymOuterK(1, jac)
+	k0d, err := fvp.Cross(factors, factors)
+	if err != nil {
+		return state{}, err
+	}
+	if o.Independent {
+		maskOutputs(k0d, k)
+	}
+	k0 := symmetric(k0d)
 	scales := []float64{o.PriorScale}
 	if o.PriorScale <= 0 {
 		scales = nil
@@ -55,7 +61,7 @@ func fitClassification[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f [
 	}
 	var best *laplace
 	for _, s := range scales {
-		lp, err := newtonLaplace(&k0, s, f, labels, k)
+		lp, err := newtonLaplace(k0, s, f, labels, k)
 		if err != nil {
 			return state{}, err
 		}
@@ -63,23 +69,25 @@ func fitClassification[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f [
 			best = lp
 		}
 	}
-	// δ = s·Jᵀ·a and F = s·L⁻¹·W^½·J.
-	var delta mat.VecDense
-	delta.MulVec(jac.T(), mat.NewVecDense(nk, best.a))
-	delta.ScaleVec(best.s, &delta)
-	var fm mat.Dense
-	wj := best.wsqrt.mulRows(jac)
-	if err := fm.Solve(best.l, wj); err != nil {
-		return state{}, numerical("triangular solve: %v", err)
+	// At the mode g = K·a, so δ = s·Jᵀ·a.
+	delta := make([]float64, op.P())
+	if err := op.JT(ctx, delta, best.a, 1); err != nil {
+		return state{}, err
 	}
-	fm.Scale(best.s, &fm)
+	for i := range delta {
+		delta[i] *= best.s
+	}
 	rep.Method = "function"
 	rep.Solver = "laplace-newton"
 	rep.PriorScale = best.s
 	rep.ScaleFitted = o.PriorScale <= 0
 	rep.Iterations = best.iters
 	rep.LogMarginal = best.evidence
-	return state{delta: delta.RawVector().Data, f: &fm, c: best.s, sign: -1, rep: rep}, nil
+	ks := &kernelState{train: factors, l: best.l, w: best.wsqrt, s: best.s, independent: o.Independent}
+	if o.Independent {
+		ks.alpha = best.a
+	}
+	return state{delta: delta, kern: ks, rep: rep}, nil
 }
 
 type laplace struct {

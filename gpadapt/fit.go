@@ -51,16 +51,27 @@ func Fit(ctx context.Context, g *autodiff.Graph, d *Data, opts *Options) (*Predi
 	return newPredictor(g, active, &o, s)
 }
 
-// state is what a fit leaves for prediction, independent of precision:
-// mean(x) = f(x) + J(x)·δ and var(x) = c·‖J(x)‖² + sign·‖F·J(x)ᵀ‖² per output.
+// state is what a fit leaves for prediction, independent of precision.
+// The mean is f(x) + J(x)·δ, or f(x) + s·K(x, X)·α with independent outputs.
+// The latent variance is, in parameter space (kern == nil),
+// ‖F·J(x)ᵀ‖² with F = L_B⁻¹; in function space
+// s·‖J(x)‖² − ‖L⁻¹·W^½·s·K(X, x)‖² with the kernel factors of the training
+// data (W^½ only for classification).
 type state struct {
 	delta []float64 // p
 	f     *mat.Dense
-	c     float64
-	sign  float64
+	kern  *kernelState
 	rep   Report
-	// classification: Laplace in function space keeps the Gaussian on the
-	// logits through the same δ and F.
+}
+
+// kernelState is the function-space posterior.
+type kernelState struct {
+	train       *fvp.Factors
+	l           *mat.TriDense
+	w           *blockDiag // classification: W^½ at the mode
+	s           float64
+	alpha       []float64 // A⁻¹·r, for independent outputs
+	independent bool
 }
 
 func fit[T autodiff.Float](ctx context.Context, g *autodiff.Graph, active []int, d *Data, o *Options) (state, error) {
@@ -111,8 +122,19 @@ func fit[T autodiff.Float](ctx context.Context, g *autodiff.Graph, active []int,
 	if (method == "function" && nk > maxDense) || (method == "parameter" && p > maxDense) {
 		return state{}, fmt.Errorf("%s space needs a dense system of %d unknowns, more than the %d this version solves; choose --method %s or fewer points/parameters (--params)", method, max(nk, p), maxDense, other(method))
 	}
+	var st state
+	if method == "function" {
+		progress(o, "kernel", 0, 1)
+		factors, err := op.Factors(ctx)
+		if err != nil {
+			return state{}, err
+		}
+		progress(o, "kernel", 1, 1)
+		st, err = solveFunction(ctx, op, factors, r, o, rep)
+		return st, err
+	}
 	if nk*p > maxJacobian {
-		return state{}, fmt.Errorf("the explicit Jacobian would hold %d×%d values, more than %d; adapt fewer parameters (--params last:N) or fewer points", nk, p, maxJacobian)
+		return state{}, fmt.Errorf("the explicit Jacobian would hold %d×%d values, more than %d; adapt fewer parameters (--params last:N) or use --method function", nk, p, maxJacobian)
 	}
 	progress(o, "jacobian", 0, 1)
 	jac, err := op.Jacobian(ctx)
@@ -120,13 +142,7 @@ func fit[T autodiff.Float](ctx context.Context, g *autodiff.Graph, active []int,
 		return state{}, err
 	}
 	progress(o, "jacobian", 1, 1)
-	var st state
-	if method == "function" {
-		st, err = solveFunction(jac, r, o, rep)
-	} else {
-		st, err = solveParameter(jac, r, o, rep)
-	}
-	return st, err
+	return solveParameter(jac, r, o, rep)
 }
 
 func other(method string) string {
@@ -142,19 +158,24 @@ func progress(o *Options, phase string, done, total int) {
 	}
 }
 
-// solveFunction solves in function space: K₀ = J·Jᵀ, A = s·K₀ + σ²·I = L·Lᵀ,
-// α = A⁻¹·r, δ = s·Jᵀ·α, and the covariance factor F = s·L⁻¹·J, with
-// var(x) = s·‖J(x)‖² − ‖F·J(x)ᵀ‖².
-func solveFunction(jac *mat.Dense, r []float64, o *Options, rep Report) (state, error) {
-	nk, _ := jac.Dims()
-	var k0 mat.SymDense
-	k0.SymOuterK(1, jac)
-	noise, scale, err := hyperparameters(&k0, r, nk, o, &rep)
+// solveFunction solves in function space: K₀ = J·Jᵀ from the kernel
+// factors, A = s·K₀ + σ²·I = L·Lᵀ, α = A⁻¹·r, δ = s·Jᵀ·α.
+func solveFunction[T autodiff.Float](ctx context.Context, op *fvp.Op[T], factors *fvp.Factors, r []float64, o *Options, rep Report) (state, error) {
+	nk := len(r)
+	k0d, err := fvp.Cross(factors, factors)
+	if err != nil {
+		return state{}, err
+	}
+	if o.Independent {
+		maskOutputs(k0d, op.K())
+	}
+	k0 := symmetric(k0d)
+	noise, scale, err := hyperparameters(k0, r, nk, o, &rep)
 	if err != nil {
 		return state{}, err
 	}
 	a := mat.NewSymDense(nk, nil)
-	a.ScaleSym(scale, &k0)
+	a.ScaleSym(scale, k0)
 	for i := 0; i < nk; i++ {
 		a.SetSym(i, i, a.At(i, i)+noise)
 	}
@@ -166,19 +187,48 @@ func solveFunction(jac *mat.Dense, r []float64, o *Options, rep Report) (state, 
 	if err := chol.SolveVecTo(&alpha, mat.NewVecDense(nk, r)); err != nil {
 		return state{}, numerical("kernel solve: %v", err)
 	}
-	var delta mat.VecDense
-	delta.MulVec(jac.T(), &alpha)
-	delta.ScaleVec(scale, &delta)
+	delta := make([]float64, op.P())
+	if err := op.JT(ctx, delta, alpha.RawVector().Data, 1); err != nil {
+		return state{}, err
+	}
+	for i := range delta {
+		delta[i] *= scale
+	}
 	var l mat.TriDense
 	chol.LTo(&l)
-	var fm mat.Dense
-	if err := fm.Solve(&l, jac); err != nil {
-		return state{}, numerical("triangular solve: %v", err)
-	}
-	fm.Scale(scale, &fm)
 	rep.Solver = "cholesky"
 	rep.Noise, rep.PriorScale = noise, scale
-	return state{delta: delta.RawVector().Data, f: &fm, c: scale, sign: -1, rep: rep}, nil
+	ks := &kernelState{train: factors, l: &l, s: scale, independent: o.Independent}
+	if o.Independent {
+		ks.alpha = alpha.RawVector().Data
+	}
+	return state{delta: delta, kern: ks, rep: rep}, nil
+}
+
+// maskOutputs zeroes the entries of an nK×mK kernel that couple different
+// outputs (k ≠ k'): independent outputs.
+func maskOutputs(m *mat.Dense, k int) {
+	r, c := m.Dims()
+	for i := 0; i < r; i++ {
+		row := m.RawRowView(i)
+		for j := 0; j < c; j++ {
+			if i%k != j%k {
+				row[j] = 0
+			}
+		}
+	}
+}
+
+// symmetric returns the symmetric part of a square matrix.
+func symmetric(m *mat.Dense) *mat.SymDense {
+	n, _ := m.Dims()
+	out := mat.NewSymDense(n, nil)
+	for i := 0; i < n; i++ {
+		for j := i; j < n; j++ {
+			out.SetSym(i, j, 0.5*(m.At(i, j)+m.At(j, i)))
+		}
+	}
+	return out
 }
 
 // solveParameter solves in parameter space: B = JᵀJ/σ² + I/s = L·Lᵀ,
@@ -216,7 +266,7 @@ func solveParameter(jac *mat.Dense, r []float64, o *Options, rep Report) (state,
 	}
 	rep.Solver = "cholesky"
 	rep.Noise, rep.PriorScale = noise, scale
-	return state{delta: delta.RawVector().Data, f: mat.DenseCopyOf(&linv), c: 0, sign: 1, rep: rep}, nil
+	return state{delta: delta.RawVector().Data, f: mat.DenseCopyOf(&linv), rep: rep}, nil
 }
 
 // hyperparameters fits σ² and s (those not fixed) from the eigenvalues of

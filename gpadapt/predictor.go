@@ -107,11 +107,31 @@ func (p *Predictor) Base(x *autodiff.Tensor[float32]) ([][]float64, error) {
 	return rows(f, len(f)/k, k), nil
 }
 
-// directionBlock bounds how many rows of F one block JVP pushes.
-const directionBlock = 128
+// directionBlock bounds how many rows of F one block JVP pushes, and
+// predictChunk how many rows of x one pass predicts.
+const (
+	directionBlock = 128
+	predictChunk   = 1024
+)
 
-// predict computes mean = f(x) + J(x)·δ and var = c·‖J(x)‖² + sign·‖F·J(x)ᵀ‖².
+// predict computes the predictive mean and latent variance (see state)
+// chunk by chunk over the rows of x.
 func predict[T autodiff.Float](ctx context.Context, p *Predictor, e *autodiff.Engine[T], x *autodiff.Tensor[T]) (mean, variance []float64, k int, err error) {
+	n := x.Shape[0]
+	row := x.Len() / max(n, 1)
+	for i0 := 0; i0 < n; i0 += predictChunk {
+		i1 := min(n, i0+predictChunk)
+		chunk := autodiff.FromData(x.Data[i0*row:i1*row], append([]int{i1 - i0}, x.Shape[1:]...)...)
+		m, v, kk, err := predictRows(ctx, p, e, chunk)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		mean, variance, k = append(mean, m...), append(variance, v...), kk
+	}
+	return mean, variance, k, nil
+}
+
+func predictRows[T autodiff.Float](ctx context.Context, p *Predictor, e *autodiff.Engine[T], x *autodiff.Tensor[T]) (mean, variance []float64, k int, err error) {
 	op, err := fvp.New(ctx, e, x, p.batch)
 	if err != nil {
 		return nil, nil, 0, err
@@ -121,8 +141,33 @@ func predict[T autodiff.Float](ctx context.Context, p *Predictor, e *autodiff.En
 	if len(p.st.delta) != op.P() {
 		return nil, nil, 0, fmt.Errorf("predictor holds %d parameters, the model %d", len(p.st.delta), op.P())
 	}
+	ks := p.st.kern
+	var cross *mat.Dense
+	variance = make([]float64, mk)
+	if ks != nil {
+		test, err := op.Factors(ctx)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		if cross, err = fvp.Cross(ks.train, test); err != nil {
+			return nil, nil, 0, err
+		}
+		if ks.independent {
+			maskOutputs(cross, k)
+		}
+		for i, d := range test.Diag() {
+			variance[i] = ks.s * d
+		}
+	}
 	mean = make([]float64, mk)
-	if err := op.J(ctx, mean, p.st.delta, 1); err != nil {
+	if ks != nil && ks.independent {
+		// mean = s·K(x, X)·α, output by output.
+		var m mat.VecDense
+		m.MulVec(cross.T(), mat.NewVecDense(len(ks.alpha), ks.alpha))
+		for i := range mean {
+			mean[i] = ks.s * m.AtVec(i)
+		}
+	} else if err := op.J(ctx, mean, p.st.delta, 1); err != nil {
 		return nil, nil, 0, err
 	}
 	if !p.zeroPrior {
@@ -130,35 +175,35 @@ func predict[T autodiff.Float](ctx context.Context, p *Predictor, e *autodiff.En
 			mean[i] += v
 		}
 	}
-	variance = make([]float64, mk)
-	if p.st.c != 0 {
-		err := op.EachRows(ctx, func(row0 int, rows *mat.Dense) {
-			r, _ := rows.Dims()
-			for i := 0; i < r; i++ {
-				v := rows.RawRowView(i)
-				variance[row0+i] = p.st.c * dot(v, v)
-			}
-		})
-		if err != nil {
-			return nil, nil, 0, err
+	if ks != nil {
+		// var −= ‖L⁻¹·W^½·s·K(X, x)‖² per column.
+		if ks.w != nil {
+			cross = ks.w.mulRows(cross)
 		}
+		var sol mat.Dense
+		if err := sol.Solve(ks.l, cross); err != nil {
+			return nil, nil, 0, numerical("triangular solve: %v", err)
+		}
+		r, _ := sol.Dims()
+		for i := 0; i < r; i++ {
+			for j, v := range sol.RawRowView(i) {
+				variance[j] -= ks.s * ks.s * v * v
+			}
+		}
+		return mean, variance, k, nil
 	}
-	q := 0
-	if !p.st.f.IsEmpty() {
-		q, _ = p.st.f.Dims()
-	}
-	buf := make([]float64, directionBlock*mk)
+	q, _ := p.st.f.Dims()
+	buf := make([]float64, min(directionBlock, q)*mk)
 	for q0 := 0; q0 < q; q0 += directionBlock {
 		r := min(directionBlock, q-q0)
-		dirs := p.st.f.Slice(q0, q0+r, 0, op.P()).(*mat.Dense)
-		flat := mat.DenseCopyOf(dirs).RawMatrix().Data
+		flat := mat.DenseCopyOf(p.st.f.Slice(q0, q0+r, 0, op.P())).RawMatrix().Data
 		u := buf[:r*mk]
 		if err := op.J(ctx, u, flat, r); err != nil {
 			return nil, nil, 0, err
 		}
 		for d := 0; d < r; d++ {
 			for i, v := range u[d*mk : (d+1)*mk] {
-				variance[i] += p.st.sign * v * v
+				variance[i] += v * v
 			}
 		}
 	}

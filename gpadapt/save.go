@@ -12,6 +12,7 @@ import (
 	"math"
 
 	"github.com/onnx-adapt/onnx-adapt/autodiff"
+	"github.com/onnx-adapt/onnx-adapt/fvp"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -30,6 +31,50 @@ func IsPredictorFile(prefix []byte) bool { return bytes.HasPrefix(prefix, []byte
 // ErrBadFile marks a predictor file that is corrupt, truncated or of another version.
 var ErrBadFile = errors.New("bad predictor file")
 
+// matrix is a dense matrix in a form gob can encode.
+type matrix struct {
+	R, C int
+	Data []float64
+}
+
+func toMatrix(m mat.Matrix) *matrix {
+	if m == nil {
+		return nil
+	}
+	if d, ok := m.(*mat.Dense); ok && (d == nil || d.IsEmpty()) {
+		return nil
+	}
+	r, c := m.Dims()
+	return &matrix{R: r, C: c, Data: mat.DenseCopyOf(m).RawMatrix().Data}
+}
+
+func (m *matrix) dense() (*mat.Dense, error) {
+	if m == nil {
+		return nil, nil
+	}
+	if m.R <= 0 || m.C <= 0 || m.R*m.C != len(m.Data) {
+		return nil, fmt.Errorf("%w: a %d×%d matrix with %d values", ErrBadFile, m.R, m.C, len(m.Data))
+	}
+	return mat.NewDense(m.R, m.C, m.Data), nil
+}
+
+type layerPayload struct {
+	Scale float64
+	X, G  *matrix
+}
+
+type kernelPayload struct {
+	N, K        int
+	Layers      []layerPayload
+	Rows        *matrix
+	L           *matrix
+	WK          int
+	W           [][]float64
+	S           float64
+	Alpha       []float64
+	Independent bool
+}
+
 type payload struct {
 	Task        Task
 	ZeroPrior   bool
@@ -38,10 +83,8 @@ type payload struct {
 	Params      []string
 	Fingerprint [32]byte
 	Delta       []float64
-	FRows       int
-	FCols       int
-	F           []float64
-	C, Sign     float64
+	F           *matrix
+	Kernel      *kernelPayload
 	Report      Report
 	ModelBytes  []byte
 	Meta        map[string]string
@@ -50,12 +93,21 @@ type payload struct {
 // Save writes the predictor: what prediction needs, a fingerprint of the
 // model's parameters, and the caller's ModelBytes and Meta.
 func (p *Predictor) Save(w io.Writer) error {
-	r, c := p.st.f.Dims()
 	pl := payload{
 		Task: p.task, ZeroPrior: p.zeroPrior, Batch: p.batch, Float64: p.float64,
-		Fingerprint: fingerprint(p.g), Delta: p.st.delta,
-		FRows: r, FCols: c, F: mat.DenseCopyOf(p.st.f).RawMatrix().Data,
-		C: p.st.c, Sign: p.st.sign, Report: p.st.rep, ModelBytes: p.ModelBytes, Meta: p.Meta,
+		Fingerprint: fingerprint(p.g), Delta: p.st.delta, F: toMatrix(p.st.f),
+		Report: p.st.rep, ModelBytes: p.ModelBytes, Meta: p.Meta,
+	}
+	if ks := p.st.kern; ks != nil {
+		kp := &kernelPayload{N: ks.train.N, K: ks.train.K, Rows: toMatrix(ks.train.Rows), L: toMatrix(ks.l),
+			S: ks.s, Alpha: ks.alpha, Independent: ks.independent}
+		for _, l := range ks.train.Layers {
+			kp.Layers = append(kp.Layers, layerPayload{Scale: l.Scale, X: toMatrix(l.X), G: toMatrix(l.G)})
+		}
+		if ks.w != nil {
+			kp.WK, kp.W = ks.w.k, ks.w.blocks
+		}
+		pl.Kernel = kp
 	}
 	for _, id := range p.active {
 		pl.Params = append(pl.Params, p.g.Values[id].Name)
@@ -115,8 +167,8 @@ func Load(r io.Reader) (*Saved, error) {
 	if err := gob.NewDecoder(bytes.NewReader(body[:n])).Decode(&pl); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadFile, err)
 	}
-	if pl.FRows < 0 || pl.FCols < 0 || pl.FRows*pl.FCols != len(pl.F) || pl.FCols != len(pl.Delta) || math.IsNaN(pl.C) {
-		return nil, fmt.Errorf("%w: inconsistent sizes", ErrBadFile)
+	if math.IsNaN(sumOf(pl.Delta)) {
+		return nil, fmt.Errorf("%w: NaN in the saved posterior", ErrBadFile)
 	}
 	return &Saved{pl: pl, ModelBytes: pl.ModelBytes, Meta: pl.Meta}, nil
 }
@@ -139,14 +191,12 @@ func (s *Saved) Bind(g *autodiff.Graph) (*Predictor, error) {
 		}
 		active = append(active, id)
 	}
-	var f *mat.Dense
-	if s.pl.FRows > 0 && s.pl.FCols > 0 {
-		f = mat.NewDense(s.pl.FRows, s.pl.FCols, s.pl.F)
-	} else {
-		f = &mat.Dense{}
+	st, err := s.pl.state()
+	if err != nil {
+		return nil, err
 	}
 	p := &Predictor{g: g, active: active, task: s.pl.Task, zeroPrior: s.pl.ZeroPrior, batch: s.pl.Batch, float64: s.pl.Float64,
-		st: state{delta: s.pl.Delta, f: f, c: s.pl.C, sign: s.pl.Sign, rep: s.pl.Report}, ModelBytes: s.pl.ModelBytes, Meta: s.pl.Meta}
+		st: st, ModelBytes: s.pl.ModelBytes, Meta: s.pl.Meta}
 	if err := p.build(); err != nil {
 		return nil, err
 	}
@@ -183,4 +233,86 @@ func fingerprint(g *autodiff.Graph) [32]byte {
 	var out [32]byte
 	copy(out[:], h.Sum(nil))
 	return out
+}
+
+// state rebuilds the posterior from the payload, checking its sizes.
+func (pl *payload) state() (state, error) {
+	st := state{delta: pl.Delta, rep: pl.Report}
+	var err error
+	if st.f, err = pl.F.dense(); err != nil {
+		return state{}, err
+	}
+	if st.f != nil {
+		if _, c := st.f.Dims(); c != len(pl.Delta) {
+			return state{}, fmt.Errorf("%w: covariance factor has %d columns for %d parameters", ErrBadFile, c, len(pl.Delta))
+		}
+	}
+	kp := pl.Kernel
+	if kp == nil {
+		if st.f == nil {
+			return state{}, fmt.Errorf("%w: no posterior covariance", ErrBadFile)
+		}
+		return st, nil
+	}
+	nk := kp.N * kp.K
+	if kp.N <= 0 || kp.K <= 0 {
+		return state{}, fmt.Errorf("%w: kernel of %d points and %d outputs", ErrBadFile, kp.N, kp.K)
+	}
+	train := &fvp.Factors{N: kp.N, K: kp.K}
+	if train.Rows, err = kp.Rows.dense(); err != nil {
+		return state{}, err
+	}
+	if train.Rows != nil {
+		if r, _ := train.Rows.Dims(); r != nk {
+			return state{}, fmt.Errorf("%w: %d gradient rows for %d outputs", ErrBadFile, r, nk)
+		}
+	}
+	for _, lp := range kp.Layers {
+		x, err := lp.X.dense()
+		if err != nil {
+			return state{}, err
+		}
+		g, err := lp.G.dense()
+		if err != nil || g == nil {
+			return state{}, fmt.Errorf("%w: layer without cotangents", ErrBadFile)
+		}
+		if r, _ := g.Dims(); r != nk {
+			return state{}, fmt.Errorf("%w: %d cotangent rows for %d outputs", ErrBadFile, r, nk)
+		}
+		if x != nil {
+			if r, _ := x.Dims(); r != kp.N {
+				return state{}, fmt.Errorf("%w: %d input rows for %d points", ErrBadFile, r, kp.N)
+			}
+		}
+		train.Layers = append(train.Layers, fvp.Layer{Scale: lp.Scale, X: x, G: g})
+	}
+	l, err := kp.L.dense()
+	if err != nil || l == nil || kp.L.R != nk || kp.L.C != nk {
+		return state{}, fmt.Errorf("%w: Cholesky factor is not %d×%d", ErrBadFile, nk, nk)
+	}
+	ks := &kernelState{train: train, l: mat.NewTriDense(nk, mat.Lower, l.RawMatrix().Data), s: kp.S, alpha: kp.Alpha, independent: kp.Independent}
+	if kp.Independent && len(kp.Alpha) != nk {
+		return state{}, fmt.Errorf("%w: %d dual weights for %d outputs", ErrBadFile, len(kp.Alpha), nk)
+	}
+	if kp.W != nil {
+		if len(kp.W) != kp.N || kp.WK != kp.K {
+			return state{}, fmt.Errorf("%w: %d Hessian blocks for %d points", ErrBadFile, len(kp.W), kp.N)
+		}
+		for _, b := range kp.W {
+			if len(b) != kp.K*kp.K {
+				return state{}, fmt.Errorf("%w: Hessian block of %d values", ErrBadFile, len(b))
+			}
+		}
+		ks.w = &blockDiag{k: kp.WK, blocks: kp.W}
+	}
+	st.kern = ks
+	return st, nil
+}
+
+func sumOf(v []float64) float64 {
+	s := 0.0
+	for _, x := range v {
+		s += x
+	}
+	return s
 }

@@ -1,0 +1,671 @@
+package autodiff
+
+import "fmt"
+
+// Convolutions: Conv and ConvTranspose, by im2col and GEMM.
+//
+// Both ops share one geometry: a convolution from a "wide" tensor Z
+// [B, Cz, zs...] to a "narrow" one Y [B, Cy, ys...] with a weight
+// W [Cy, Cz/group, k...]. Conv is Y = conv(Z, W); ConvTranspose is the
+// adjoint of that map in Z, Z = convᵀ(Y, W), with the same weight layout
+// (ONNX's ConvTranspose weight [C, M/group, k...] is a Conv weight from M
+// channels to C). So five routines cover both ops' forward, JVP and VJP:
+//
+//	convForward      Y  = conv(Z, W)                 im2col, then W·cols
+//	convBackData     Z  = convᵀ(Y, W)                Wᵀ·Y, then col2im
+//	convWeightFwd    Y += conv(Z, dW_j)  per direction j
+//	convWeightBack   Z += convᵀ(Y, dW_j) per direction j
+//	convWeightAdj    W̄ += Ȳ·colsᵀ, the adjoint of W ↦ conv(Z, W)
+
+func init() {
+	Register(OpSpec{Type: "Conv", Diff: []int{0, 1, 2}, Params: []int{1, 2}}, newConv[float32], newConv[float64])
+	Register(OpSpec{Type: "ConvTranspose", Diff: []int{0, 1, 2}, Params: []int{1, 2}}, newConvTranspose[float32], newConvTranspose[float64])
+}
+
+// convGeom is the geometry of one convolution, its spatial axes padded to
+// three (leading axes of size 1 for 1-D and 2-D).
+type convGeom struct {
+	group  int
+	cz, cy int    // channels of Z (conv input) and Y (conv output)
+	zs, ys [3]int // spatial sizes of Z and Y
+	k, s   [3]int // kernel size and stride
+	d, p   [3]int // dilation and padding at the beginning of Z's axes
+	kprod  int    // k[0]·k[1]·k[2]
+	zsz    int    // zs[0]·zs[1]·zs[2]
+	ysz    int    // ys[0]·ys[1]·ys[2]
+	czg    int    // cz / group
+	cyg    int    // cy / group
+	ckg    int    // czg·kprod: the inner dimension of each group's GEMM
+	direct bool   // 1×1 kernel, unit stride, no padding: cols are Z itself
+}
+
+func (g *convGeom) finish() {
+	g.kprod = g.k[0] * g.k[1] * g.k[2]
+	g.zsz = g.zs[0] * g.zs[1] * g.zs[2]
+	g.ysz = g.ys[0] * g.ys[1] * g.ys[2]
+	g.czg, g.cyg = g.cz/g.group, g.cy/g.group
+	g.ckg = g.czg * g.kprod
+	g.direct = g.kprod == 1 && g.zs == g.ys && g.s == [3]int{1, 1, 1} && g.p == [3]int{}
+}
+
+// colRange returns the output positions o in [lo, hi) whose input
+// coordinate o·s + off lies in [0, n), for o in [0, ny).
+func colRange(off, s, n, ny int) (lo, hi int) {
+	if off < 0 {
+		lo = (-off + s - 1) / s
+	}
+	if n-off <= 0 {
+		return 0, 0
+	}
+	hi = min((n-off+s-1)/s, ny)
+	if lo > hi {
+		lo = hi
+	}
+	return lo, hi
+}
+
+// im2col writes one image z [cz, zs...] as cols [cz·kprod, ysz]: row
+// (c, kd, kh, kw), column (od, oh, ow) holds z[c, od·s+kd·d−p, ...], or 0
+// outside z.
+func im2col[T Float](g *convGeom, z, cols []T) {
+	for c := 0; c < g.cz; c++ {
+		zc := z[c*g.zsz : (c+1)*g.zsz]
+		for k0 := 0; k0 < g.k[0]; k0++ {
+			for k1 := 0; k1 < g.k[1]; k1++ {
+				for k2 := 0; k2 < g.k[2]; k2++ {
+					row := ((c*g.k[0]+k0)*g.k[1]+k1)*g.k[2] + k2
+					dst := cols[row*g.ysz : (row+1)*g.ysz]
+					off2 := k2*g.d[2] - g.p[2]
+					lo, hi := colRange(off2, g.s[2], g.zs[2], g.ys[2])
+					for o0 := 0; o0 < g.ys[0]; o0++ {
+						i0 := o0*g.s[0] + k0*g.d[0] - g.p[0]
+						for o1 := 0; o1 < g.ys[1]; o1++ {
+							i1 := o1*g.s[1] + k1*g.d[1] - g.p[1]
+							seg := dst[(o0*g.ys[1]+o1)*g.ys[2] : (o0*g.ys[1]+o1+1)*g.ys[2]]
+							if i0 < 0 || i0 >= g.zs[0] || i1 < 0 || i1 >= g.zs[1] {
+								clear(seg)
+								continue
+							}
+							src := zc[(i0*g.zs[1]+i1)*g.zs[2]:]
+							clear(seg[:lo])
+							for o2 := lo; o2 < hi; o2++ {
+								seg[o2] = src[o2*g.s[2]+off2]
+							}
+							clear(seg[hi:])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// col2im is the adjoint of im2col: it adds cols [cz·kprod, ysz] into one
+// image z [cz, zs...], z[c, od·s+kd·d−p, ...] += cols[(c, kd, ...), (od, ...)].
+func col2im[T Float](g *convGeom, cols, z []T) {
+	for c := 0; c < g.cz; c++ {
+		zc := z[c*g.zsz : (c+1)*g.zsz]
+		for k0 := 0; k0 < g.k[0]; k0++ {
+			for k1 := 0; k1 < g.k[1]; k1++ {
+				for k2 := 0; k2 < g.k[2]; k2++ {
+					row := ((c*g.k[0]+k0)*g.k[1]+k1)*g.k[2] + k2
+					src := cols[row*g.ysz : (row+1)*g.ysz]
+					off2 := k2*g.d[2] - g.p[2]
+					lo, hi := colRange(off2, g.s[2], g.zs[2], g.ys[2])
+					for o0 := 0; o0 < g.ys[0]; o0++ {
+						i0 := o0*g.s[0] + k0*g.d[0] - g.p[0]
+						if i0 < 0 || i0 >= g.zs[0] {
+							continue
+						}
+						for o1 := 0; o1 < g.ys[1]; o1++ {
+							i1 := o1*g.s[1] + k1*g.d[1] - g.p[1]
+							if i1 < 0 || i1 >= g.zs[1] {
+								continue
+							}
+							seg := src[(o0*g.ys[1]+o1)*g.ys[2]:]
+							dst := zc[(i0*g.zs[1]+i1)*g.zs[2]:]
+							for o2 := lo; o2 < hi; o2++ {
+								dst[o2*g.s[2]+off2] += seg[o2]
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// colsOf returns image z as columns [cz·kprod, ysz]: z itself for a direct
+// geometry, else im2col into buf.
+func colsOf[T Float](g *convGeom, z, buf []T) []T {
+	if g.direct {
+		return z
+	}
+	im2col(g, z, buf)
+	return buf
+}
+
+func (g *convGeom) colsLen() int {
+	if g.direct {
+		return 0
+	}
+	return g.cz * g.kprod * g.ysz
+}
+
+// convForward sets y = conv(z, w) for every image of z (b images
+// [cz, zs...] into y's [cy, ys...]).
+func convForward[T Float](g *convGeom, z, w, y []T) {
+	b := len(z) / (g.cz * g.zsz)
+	buf := make([]T, g.colsLen())
+	for i := 0; i < b; i++ {
+		cols := colsOf(g, z[i*g.cz*g.zsz:(i+1)*g.cz*g.zsz], buf)
+		yi := y[i*g.cy*g.ysz:]
+		for gr := 0; gr < g.group; gr++ {
+			gemm(false, false, g.cyg, g.ysz, g.ckg, 1, w[gr*g.cyg*g.ckg:], g.ckg, cols[gr*g.ckg*g.ysz:], g.ysz, 0, yi[gr*g.cyg*g.ysz:], g.ysz)
+		}
+	}
+}
+
+// convBackData sets z = convᵀ(y, w) for every image of y, the adjoint of
+// convForward in z: Wᵀ·y per group, then col2im.
+func convBackData[T Float](g *convGeom, y, w, z []T) {
+	b := len(y) / (g.cy * g.ysz)
+	clear(z[:b*g.cz*g.zsz])
+	buf := make([]T, g.colsLen())
+	for i := 0; i < b; i++ {
+		zi := z[i*g.cz*g.zsz : (i+1)*g.cz*g.zsz]
+		convBackImage(g, y[i*g.cy*g.ysz:], w, zi, buf)
+	}
+}
+
+// convBackImage adds convᵀ(y, w) into one image z; buf holds cols.
+func convBackImage[T Float](g *convGeom, y, w, z, buf []T) {
+	cols := buf
+	if g.direct {
+		cols = z // Wᵀ·y accumulates straight into z
+	}
+	beta := T(0)
+	if g.direct {
+		beta = 1
+	}
+	for gr := 0; gr < g.group; gr++ {
+		gemm(true, false, g.ckg, g.ysz, g.cyg, 1, w[gr*g.cyg*g.ckg:], g.ckg, y[gr*g.cyg*g.ysz:], g.ysz, beta, cols[gr*g.ckg*g.ysz:], g.ysz)
+	}
+	if !g.direct {
+		col2im(g, cols, z)
+	}
+}
+
+// convWeightFwd adds conv(z, dw_j) into dy[j] for each of the r weight
+// directions dw [r, cy, czg, k...]; z holds nb images, dy is [r, nb, cy, ys...].
+// Each image is unfolded once for all directions.
+func convWeightFwd[T Float](g *convGeom, z, dw, dy []T, r int) {
+	nb := len(z) / (g.cz * g.zsz)
+	wsz := g.cy * g.ckg
+	buf := make([]T, g.colsLen())
+	for i := 0; i < nb; i++ {
+		cols := colsOf(g, z[i*g.cz*g.zsz:(i+1)*g.cz*g.zsz], buf)
+		for j := 0; j < r; j++ {
+			yi := dy[(j*nb+i)*g.cy*g.ysz:]
+			for gr := 0; gr < g.group; gr++ {
+				gemm(false, false, g.cyg, g.ysz, g.ckg, 1, dw[j*wsz+gr*g.cyg*g.ckg:], g.ckg, cols[gr*g.ckg*g.ysz:], g.ysz, 1, yi[gr*g.cyg*g.ysz:], g.ysz)
+			}
+		}
+	}
+}
+
+// convWeightBack adds convᵀ(y, dw_j) into dz[j] for each of the r weight
+// directions; y holds nb images, dz is [r, nb, cz, zs...].
+func convWeightBack[T Float](g *convGeom, y, dw, dz []T, r int) {
+	nb := len(y) / (g.cy * g.ysz)
+	wsz := g.cy * g.ckg
+	buf := make([]T, g.colsLen())
+	for j := 0; j < r; j++ {
+		for i := 0; i < nb; i++ {
+			zi := dz[(j*nb+i)*g.cz*g.zsz : (j*nb+i+1)*g.cz*g.zsz]
+			convBackImage(g, y[i*g.cy*g.ysz:], dw[j*wsz:], zi, buf)
+		}
+	}
+}
+
+// convWeightAdj adds into gw_j (of [r, cy, czg, k...]) the adjoint of
+// W ↦ conv(z, W) applied to gy, summed over the nb images:
+// gw_j += Σ_i gy_{j,i}·cols(z_{j,i})ᵀ. z and gy are either one set of nb
+// images shared by every direction (zShared, gyShared) or [r, nb, ...].
+func convWeightAdj[T Float](g *convGeom, z, gy, gw []T, r, nb int, zShared, gyShared bool) {
+	wsz := g.cy * g.ckg
+	imgZ, imgY := g.cz*g.zsz, g.cy*g.ysz
+	buf := make([]T, g.colsLen())
+	for i := 0; i < nb; i++ {
+		var cols []T
+		if zShared { // unfold once for all directions
+			cols = colsOf(g, z[i*imgZ:(i+1)*imgZ], buf)
+		}
+		for j := 0; j < r; j++ {
+			if !zShared {
+				cols = colsOf(g, z[(j*nb+i)*imgZ:(j*nb+i+1)*imgZ], buf)
+			}
+			yi := gy[i*imgY:]
+			if !gyShared {
+				yi = gy[(j*nb+i)*imgY:]
+			}
+			for gr := 0; gr < g.group; gr++ {
+				gemm(false, true, g.cyg, g.ckg, g.ysz, 1, yi[gr*g.cyg*g.ysz:], g.ysz, cols[gr*g.ckg*g.ysz:], g.ysz, 1, gw[j*wsz+gr*g.cyg*g.ckg:], g.ckg)
+			}
+		}
+	}
+}
+
+// convAddBias adds b[c] to every position of channel c of x [nimg, ch, sp].
+// With per = 0, b is [ch] and serves every image; with per > 0, b is a
+// block [r, ch] and image i (of [r, per, ...]) takes row i / per.
+func convAddBias[T Float](x, b []T, ch, sp, per int) {
+	nimg := len(x) / (ch * sp)
+	for i := 0; i < nimg; i++ {
+		row := b
+		if per > 0 {
+			row = b[(i/per)*ch : (i/per+1)*ch]
+		}
+		for c := 0; c < ch; c++ {
+			v := row[c]
+			seg := x[(i*ch+c)*sp : (i*ch+c+1)*sp]
+			for e := range seg {
+				seg[e] += v
+			}
+		}
+	}
+}
+
+// convSumChannels returns [r, ch]: the sum of x [r, nb, ch, sp] over images and space.
+func convSumChannels[T Float](x []T, r, ch, sp int) *Tensor[T] {
+	out := New[T](r, ch)
+	nb := len(x) / (r * ch * sp)
+	for j := 0; j < r; j++ {
+		for i := 0; i < nb; i++ {
+			for c := 0; c < ch; c++ {
+				s := T(0)
+				for _, v := range x[((j*nb+i)*ch+c)*sp : ((j*nb+i)*ch+c+1)*sp] {
+					s += v
+				}
+				out.Data[j*ch+c] += s
+			}
+		}
+	}
+	return out
+}
+
+// convAttrs are the attributes Conv and ConvTranspose share.
+type convAttrs struct {
+	autoPad                  string
+	group                    int
+	kernel, strides, dils    []int
+	pads, outPadding, outShp []int
+}
+
+func readConvAttrs(n *Node) (convAttrs, error) {
+	a := convAttrs{
+		autoPad:    n.Attrs.String("auto_pad", "NOTSET"),
+		group:      int(n.Attrs.Int("group", 1)),
+		kernel:     n.Attrs.Ints("kernel_shape"),
+		strides:    n.Attrs.Ints("strides"),
+		dils:       n.Attrs.Ints("dilations"),
+		pads:       n.Attrs.Ints("pads"),
+		outPadding: n.Attrs.Ints("output_padding"),
+		outShp:     n.Attrs.Ints("output_shape"),
+	}
+	switch a.autoPad {
+	case "NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID":
+	case "":
+		a.autoPad = "NOTSET"
+	default:
+		return a, fmt.Errorf("unknown auto_pad %q", a.autoPad)
+	}
+	if a.group < 1 {
+		return a, fmt.Errorf("group %d < 1", a.group)
+	}
+	return a, nil
+}
+
+// checkSpatial checks x [N, C, s...] and w [·, ·, k...] against the
+// attributes and returns the number of spatial axes and the per-axis
+// kernel, strides and dilations (defaults filled in).
+func (a *convAttrs) checkSpatial(op string, xs, ws []int) (nsp int, k, s, d []int, err error) {
+	nsp = len(xs) - 2
+	if nsp < 1 || nsp > 3 || len(ws) != len(xs) {
+		return 0, nil, nil, nil, fmt.Errorf("%s: input %v and weight %v must both have rank 3, 4 or 5", op, xs, ws)
+	}
+	k = ws[2:]
+	if a.kernel != nil && !SameShape(a.kernel, k) {
+		return 0, nil, nil, nil, fmt.Errorf("%s: kernel_shape %v differs from weight %v", op, a.kernel, ws)
+	}
+	fill := func(name string, v []int) ([]int, error) {
+		if v == nil {
+			v = make([]int, nsp)
+			for i := range v {
+				v[i] = 1
+			}
+		}
+		if len(v) != nsp {
+			return nil, fmt.Errorf("%s: %s %v for %d spatial axes", op, name, v, nsp)
+		}
+		for _, e := range v {
+			if e < 1 {
+				return nil, fmt.Errorf("%s: %s %v must be positive", op, name, v)
+			}
+		}
+		return v, nil
+	}
+	if s, err = fill("strides", a.strides); err != nil {
+		return
+	}
+	if d, err = fill("dilations", a.dils); err != nil {
+		return
+	}
+	if a.pads != nil && len(a.pads) != 2*nsp {
+		return 0, nil, nil, nil, fmt.Errorf("%s: pads %v for %d spatial axes", op, a.pads, nsp)
+	}
+	for _, p := range a.pads {
+		if p < 0 && op == "Conv" {
+			return 0, nil, nil, nil, fmt.Errorf("%s: negative pads %v", op, a.pads)
+		}
+	}
+	return nsp, k, s, d, nil
+}
+
+// setAxis stores the values of spatial axis i (of nsp) in the geometry's
+// three slots, right-aligned.
+func (g *convGeom) setAxis(i, nsp, zs, ys, k, s, d, p int) {
+	j := 3 - nsp + i
+	g.zs[j], g.ys[j], g.k[j], g.s[j], g.d[j], g.p[j] = zs, ys, k, s, d, p
+}
+
+func newGeom(group int) convGeom {
+	return convGeom{group: group, zs: [3]int{1, 1, 1}, ys: [3]int{1, 1, 1}, k: [3]int{1, 1, 1}, s: [3]int{1, 1, 1}, d: [3]int{1, 1, 1}}
+}
+
+// ---------------------------------------------------------------------------
+// Conv
+
+// conv is ONNX Conv (opsets 1, 11, 22) in 1, 2 or 3 spatial dimensions:
+// X [N, C, s...], W [M, C/group, k...], optional B [M],
+//
+//	Y[n, m, o] = Σ_{c∈group(m), t} W[m, c, t]·X[n, c, o·stride + t·dilation − pad_begin] + B[m]
+//
+// with auto_pad SAME_UPPER/SAME_LOWER giving ceil(s/stride) outputs (the
+// odd pad at the end/beginning) and VALID no padding.
+//
+//	JVP: dY = conv(dX, W) + conv(X, dW) + dB
+//	VJP: X̄ = convᵀ(Ȳ, W) (col2im), W̄ = Σ_n Ȳ_n·cols(X_n)ᵀ, B̄ = Σ_{n,o} Ȳ
+type conv[T Float] struct{ a convAttrs }
+
+func newConv[T Float](n *Node) (*conv[T], error) {
+	a, err := readConvAttrs(n)
+	if err != nil {
+		return nil, err
+	}
+	return &conv[T]{a: a}, nil
+}
+
+func (c *conv[T]) geom(in []*Tensor[T]) (convGeom, []int, error) {
+	if len(in) < 2 || in[0] == nil || in[1] == nil {
+		return convGeom{}, nil, fmt.Errorf("Conv needs inputs X and W")
+	}
+	x, w := in[0], in[1]
+	nsp, k, s, d, err := c.a.checkSpatial("Conv", x.Shape, w.Shape)
+	if err != nil {
+		return convGeom{}, nil, err
+	}
+	g := newGeom(c.a.group)
+	g.cz, g.cy = x.Shape[1], w.Shape[0]
+	if g.cz != w.Shape[1]*g.group || g.cy%g.group != 0 {
+		return g, nil, fmt.Errorf("Conv: input %v, weight %v and group %d do not match", x.Shape, w.Shape, g.group)
+	}
+	if len(in) > 2 && in[2] != nil && !SameShape(in[2].Shape, []int{g.cy}) {
+		return g, nil, fmt.Errorf("Conv: bias %v for %d output channels", in[2].Shape, g.cy)
+	}
+	out := []int{x.Shape[0], g.cy}
+	for i := 0; i < nsp; i++ {
+		in, ext := x.Shape[2+i], (k[i]-1)*d[i]+1
+		var o, pb int
+		switch c.a.autoPad {
+		case "SAME_UPPER", "SAME_LOWER":
+			o = (in + s[i] - 1) / s[i]
+			total := max(0, (o-1)*s[i]+ext-in)
+			pb = total / 2
+			if c.a.autoPad == "SAME_LOWER" {
+				pb = total - total/2
+			}
+		case "VALID":
+			o = (in-ext)/s[i] + 1
+			if in < ext {
+				o = 0
+			}
+		default:
+			pe := 0
+			if c.a.pads != nil {
+				pb, pe = c.a.pads[i], c.a.pads[nsp+i]
+			}
+			o = (in+pb+pe-ext)/s[i] + 1
+			if in+pb+pe < ext {
+				o = 0
+			}
+		}
+		if o < 1 {
+			return g, nil, fmt.Errorf("Conv: input %v too small for kernel %v (dilations %v, pads %v)", x.Shape, k, d, c.a.pads)
+		}
+		g.setAxis(i, nsp, in, o, k[i], s[i], d[i], pb)
+		out = append(out, o)
+	}
+	g.finish()
+	return g, out, nil
+}
+
+func (c *conv[T]) Forward(in []*Tensor[T]) ([]*Tensor[T], error) {
+	g, shape, err := c.geom(in)
+	if err != nil {
+		return nil, err
+	}
+	y := New[T](shape...)
+	convForward(&g, in[0].Data, in[1].Data, y.Data)
+	if len(in) > 2 && in[2] != nil {
+		convAddBias(y.Data, in[2].Data, g.cy, g.ysz, 0)
+	}
+	return []*Tensor[T]{y}, nil
+}
+
+func (c *conv[T]) JVP(in, out, tin []*Tensor[T], r int) []*Tensor[T] {
+	g, shape, _ := c.geom(in)
+	var dy *Tensor[T]
+	if dx := tin[0]; dx != nil { // the r·N tangent images go through one conv
+		dy = New[T](BlockShape(r, shape)...)
+		convForward(&g, dx.Data, in[1].Data, dy.Data)
+	}
+	if dw := tin[1]; dw != nil {
+		if dy == nil {
+			dy = New[T](BlockShape(r, shape)...)
+		}
+		convWeightFwd(&g, in[0].Data, dw.Data, dy.Data, r)
+	}
+	if len(tin) > 2 && tin[2] != nil {
+		if dy == nil {
+			dy = New[T](BlockShape(r, shape)...)
+		}
+		convAddBias(dy.Data, tin[2].Data, g.cy, g.ysz, shape[0])
+	}
+	return []*Tensor[T]{dy}
+}
+
+func (c *conv[T]) VJP(in, out, gout []*Tensor[T], r int) []*Tensor[T] {
+	res := make([]*Tensor[T], len(in))
+	gy := gout[0]
+	if gy == nil {
+		return res
+	}
+	g, _, _ := c.geom(in)
+	gx := New[T](BlockShape(r, in[0].Shape)...)
+	convBackData(&g, gy.Data, in[1].Data, gx.Data)
+	gw := New[T](BlockShape(r, in[1].Shape)...)
+	convWeightAdj(&g, in[0].Data, gy.Data, gw.Data, r, in[0].Shape[0], true, false)
+	res[0], res[1] = gx, gw
+	if len(in) > 2 && in[2] != nil {
+		res[2] = convSumChannels(gy.Data, r, g.cy, g.ysz)
+	}
+	return res
+}
+
+// ---------------------------------------------------------------------------
+// ConvTranspose
+
+// convTranspose is ONNX ConvTranspose (opsets 1, 11, 22): X [N, C, s...],
+// W [C, M/group, k...], optional B [M]; the adjoint in X of a Conv from
+// M channels to C with weight W, plus B:
+//
+//	Y = convᵀ(X, W) + B,  out = stride·(in−1) + output_padding + (k−1)·dilation + 1 − pads
+//
+// output_shape, when given, fixes the output size and the pads follow from
+// it (the odd pad at the end for SAME_UPPER, at the beginning otherwise);
+// auto_pad SAME_* without output_shape gives in·stride outputs.
+//
+//	JVP: dY = convᵀ(dX, W) + convᵀ(X, dW) + dB
+//	VJP: X̄ = conv(Ȳ, W),  W̄ = Σ_n X_n·cols(Ȳ_n)ᵀ,  B̄ = Σ_{n,o} Ȳ
+type convTranspose[T Float] struct{ a convAttrs }
+
+func newConvTranspose[T Float](n *Node) (*convTranspose[T], error) {
+	a, err := readConvAttrs(n)
+	if err != nil {
+		return nil, err
+	}
+	return &convTranspose[T]{a: a}, nil
+}
+
+func (c *convTranspose[T]) geom(in []*Tensor[T]) (convGeom, []int, error) {
+	if len(in) < 2 || in[0] == nil || in[1] == nil {
+		return convGeom{}, nil, fmt.Errorf("ConvTranspose needs inputs X and W")
+	}
+	x, w := in[0], in[1]
+	nsp, k, s, d, err := c.a.checkSpatial("ConvTranspose", x.Shape, w.Shape)
+	if err != nil {
+		return convGeom{}, nil, err
+	}
+	g := newGeom(c.a.group)
+	g.cy, g.cz = x.Shape[1], w.Shape[1]*g.group
+	if w.Shape[0] != g.cy || g.cy%g.group != 0 {
+		return g, nil, fmt.Errorf("ConvTranspose: input %v, weight %v and group %d do not match", x.Shape, w.Shape, g.group)
+	}
+	if len(in) > 2 && in[2] != nil && !SameShape(in[2].Shape, []int{g.cz}) {
+		return g, nil, fmt.Errorf("ConvTranspose: bias %v for %d output channels", in[2].Shape, g.cz)
+	}
+	op := c.a.outPadding
+	if op == nil {
+		op = make([]int, nsp)
+	}
+	if len(op) != nsp {
+		return g, nil, fmt.Errorf("ConvTranspose: output_padding %v for %d spatial axes", op, nsp)
+	}
+	outShp := c.a.outShp
+	if outShp != nil {
+		if len(outShp) < nsp {
+			return g, nil, fmt.Errorf("ConvTranspose: output_shape %v for %d spatial axes", outShp, nsp)
+		}
+		outShp = outShp[len(outShp)-nsp:] // some exporters give [N, C, s...]
+	}
+	out := []int{x.Shape[0], g.cz}
+	for i := 0; i < nsp; i++ {
+		in, ext := x.Shape[2+i], (k[i]-1)*d[i]+1
+		if op[i] < 0 || op[i] >= max(s[i], d[i]) {
+			return g, nil, fmt.Errorf("ConvTranspose: output_padding %v must be below strides %v or dilations %v", op, s, d)
+		}
+		full := s[i]*(in-1) + op[i] + ext // output size without padding
+		var o, pb int
+		switch {
+		case outShp != nil || c.a.autoPad == "SAME_UPPER" || c.a.autoPad == "SAME_LOWER":
+			if outShp != nil {
+				o = outShp[i]
+			} else {
+				o = in * s[i]
+			}
+			// total < 0 (output_shape above the natural size) leaves
+			// positions that nothing reaches; halves round down, as in
+			// the ONNX reference, so an extra position goes to the end.
+			total := full - o
+			half := total / 2
+			if total < 0 && total%2 != 0 {
+				half--
+			}
+			pb = total - half
+			if c.a.autoPad == "SAME_UPPER" {
+				pb = half
+			}
+		case c.a.autoPad == "VALID":
+			o = full
+		default:
+			pe := 0
+			if c.a.pads != nil {
+				pb, pe = c.a.pads[i], c.a.pads[nsp+i]
+			}
+			o = full - pb - pe
+		}
+		if o < 1 {
+			return g, nil, fmt.Errorf("ConvTranspose: output size %d < 1 (input %v, kernel %v, pads %v)", o, x.Shape, k, c.a.pads)
+		}
+		g.setAxis(i, nsp, o, in, k[i], s[i], d[i], pb)
+		out = append(out, o)
+	}
+	g.finish()
+	return g, out, nil
+}
+
+func (c *convTranspose[T]) Forward(in []*Tensor[T]) ([]*Tensor[T], error) {
+	g, shape, err := c.geom(in)
+	if err != nil {
+		return nil, err
+	}
+	y := New[T](shape...)
+	convBackData(&g, in[0].Data, in[1].Data, y.Data)
+	if len(in) > 2 && in[2] != nil {
+		convAddBias(y.Data, in[2].Data, g.cz, g.zsz, 0)
+	}
+	return []*Tensor[T]{y}, nil
+}
+
+func (c *convTranspose[T]) JVP(in, out, tin []*Tensor[T], r int) []*Tensor[T] {
+	g, shape, _ := c.geom(in)
+	var dy *Tensor[T]
+	if dx := tin[0]; dx != nil {
+		dy = New[T](BlockShape(r, shape)...)
+		convBackData(&g, dx.Data, in[1].Data, dy.Data)
+	}
+	if dw := tin[1]; dw != nil {
+		if dy == nil {
+			dy = New[T](BlockShape(r, shape)...)
+		}
+		convWeightBack(&g, in[0].Data, dw.Data, dy.Data, r)
+	}
+	if len(tin) > 2 && tin[2] != nil {
+		if dy == nil {
+			dy = New[T](BlockShape(r, shape)...)
+		}
+		convAddBias(dy.Data, tin[2].Data, g.cz, g.zsz, shape[0])
+	}
+	return []*Tensor[T]{dy}
+}
+
+func (c *convTranspose[T]) VJP(in, out, gout []*Tensor[T], r int) []*Tensor[T] {
+	res := make([]*Tensor[T], len(in))
+	gy := gout[0]
+	if gy == nil {
+		return res
+	}
+	g, _, _ := c.geom(in)
+	gx := New[T](BlockShape(r, in[0].Shape)...)
+	convForward(&g, gy.Data, in[1].Data, gx.Data)
+	// W̄_j = Σ_n X_n·cols(Ȳ_{j,n})ᵀ: the conv weight adjoint with the roles
+	// of image and cotangent exchanged; X is shared by every direction.
+	gw := New[T](BlockShape(r, in[1].Shape)...)
+	convWeightAdj(&g, gy.Data, in[0].Data, gw.Data, r, in[0].Shape[0], false, true)
+	res[0], res[1] = gx, gw
+	if len(in) > 2 && in[2] != nil {
+		res[2] = convSumChannels(gy.Data, r, g.cz, g.zsz)
+	}
+	return res
+}

@@ -1,0 +1,341 @@
+package autodiff
+
+import (
+	"errors"
+	"fmt"
+)
+
+// This file holds the pooling ops: MaxPool, AveragePool (any spatial rank),
+// GlobalAveragePool and GlobalMaxPool.
+
+func init() {
+	Register(OpSpec{Type: "MaxPool", Diff: []int{0}}, newMaxPool[float32], newMaxPool[float64])
+	Register(OpSpec{Type: "AveragePool", Diff: []int{0}}, newAveragePool[float32], newAveragePool[float64])
+	Register(OpSpec{Type: "GlobalAveragePool", Diff: []int{0}}, newGlobalAveragePool[float32], newGlobalAveragePool[float64])
+	Register(OpSpec{Type: "GlobalMaxPool", Diff: []int{0}}, newGlobalMaxPool[float32], newGlobalMaxPool[float64])
+}
+
+// poolAttrs are the window attributes shared by MaxPool and AveragePool.
+type poolAttrs struct {
+	kernel, strides, dilations, pads []int // pads: all begins, then all ends
+	autoPad                          string
+	ceil                             bool
+}
+
+func newPoolAttrs(n *Node) (poolAttrs, error) {
+	a := poolAttrs{
+		kernel:    n.Attrs.Ints("kernel_shape"),
+		strides:   n.Attrs.Ints("strides"),
+		dilations: n.Attrs.Ints("dilations"),
+		pads:      n.Attrs.Ints("pads"),
+		autoPad:   n.Attrs.String("auto_pad", "NOTSET"),
+		ceil:      n.Attrs.Int("ceil_mode", 0) != 0,
+	}
+	d := len(a.kernel)
+	if d == 0 {
+		return a, errors.New("kernel_shape missing")
+	}
+	fill := func(v []int, name string, size, def int) ([]int, error) {
+		if v == nil {
+			v = make([]int, size)
+			for i := range v {
+				v[i] = def
+			}
+		}
+		if len(v) != size {
+			return nil, fmt.Errorf("%s has %d values, want %d", name, len(v), size)
+		}
+		for _, x := range v {
+			if x < def {
+				return nil, fmt.Errorf("%s %v: values must be at least %d", name, v, def)
+			}
+		}
+		return v, nil
+	}
+	var err error
+	if a.kernel, err = fill(a.kernel, "kernel_shape", d, 1); err != nil {
+		return a, err
+	}
+	if a.strides, err = fill(a.strides, "strides", d, 1); err != nil {
+		return a, err
+	}
+	if a.dilations, err = fill(a.dilations, "dilations", d, 1); err != nil {
+		return a, err
+	}
+	if a.pads, err = fill(a.pads, "pads", 2*d, 0); err != nil {
+		return a, err
+	}
+	switch a.autoPad {
+	case "NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER":
+	default:
+		return a, fmt.Errorf("auto_pad %q unknown", a.autoPad)
+	}
+	return a, nil
+}
+
+// poolGeom is the geometry of pooling one input shape: every output
+// position's window as the list of its taps inside the input plane.
+type poolGeom struct {
+	planes      int   // N·C
+	inN, outN   int   // elements per plane
+	out         []int // output shape
+	start, taps []int // taps[start[o]:start[o+1]]: in-plane offsets of window o inside the input
+	padded      []int // elements of window o inside the padded input (count_include_pad)
+}
+
+// geometry lays the windows over an input of the given shape:
+//
+//	out = ⌊(in + p₀ + p₁ − ((k−1)·d + 1))/s⌋ + 1   (⌈·⌉ with ceil_mode, dropping a last
+//	window that starts in the end padding); SAME_*: out = ⌈in/s⌉, padding split
+//	evenly with the odd element at the end (UPPER) or the beginning (LOWER).
+func (a *poolAttrs) geometry(shape []int) (*poolGeom, error) {
+	d := len(a.kernel)
+	if len(shape) != d+2 {
+		return nil, fmt.Errorf("input of shape %v for a %d-D window, want rank %d", shape, d, d+2)
+	}
+	in := shape[2:]
+	g := &poolGeom{planes: shape[0] * shape[1], inN: Size(in), out: append([]int(nil), shape[:2]...)}
+	begin, end := make([]int, d), make([]int, d)
+	for i := 0; i < d; i++ {
+		eff := (a.kernel[i]-1)*a.dilations[i] + 1
+		s := a.strides[i]
+		var o int
+		switch a.autoPad {
+		case "SAME_UPPER", "SAME_LOWER":
+			o = (in[i] + s - 1) / s
+			total := max((o-1)*s+eff-in[i], 0)
+			begin[i] = total / 2
+			if a.autoPad == "SAME_LOWER" {
+				begin[i] = total - total/2
+			}
+			end[i] = total - begin[i]
+		default:
+			if a.autoPad == "NOTSET" {
+				begin[i], end[i] = a.pads[i], a.pads[d+i]
+			}
+			num := in[i] + begin[i] + end[i] - eff
+			if num < 0 {
+				return nil, fmt.Errorf("window %v (dilations %v) larger than the padded input %v", a.kernel, a.dilations, shape)
+			}
+			o = num/s + 1
+			if a.ceil {
+				o = (num+s-1)/s + 1
+				if (o-1)*s >= in[i]+begin[i] {
+					o--
+				}
+			}
+		}
+		g.out = append(g.out, o)
+	}
+	outSp := g.out[2:]
+	g.outN = Size(outSp)
+	kn := Size(a.kernel)
+	inStr, outStr, kStr := Strides(in), Strides(outSp), Strides(a.kernel)
+	g.start = make([]int, 0, g.outN+1)
+	g.padded = make([]int, g.outN)
+	for o := 0; o < g.outN; o++ {
+		g.start = append(g.start, len(g.taps))
+		for t := 0; t < kn; t++ {
+			off, inside, inPad := 0, true, true
+			for i := 0; i < d; i++ {
+				c := (o/outStr[i]%outSp[i])*a.strides[i] - begin[i] + (t/kStr[i]%a.kernel[i])*a.dilations[i]
+				if c < 0 || c >= in[i] {
+					inside = false
+				}
+				if c < -begin[i] || c >= in[i]+end[i] {
+					inPad = false
+				}
+				off += c * inStr[i]
+			}
+			if inside {
+				g.taps = append(g.taps, off)
+			}
+			if inPad {
+				g.padded[o]++
+			}
+		}
+	}
+	g.start = append(g.start, len(g.taps))
+	return g, nil
+}
+
+// window returns the taps of output position o.
+func (g *poolGeom) window(o int) []int { return g.taps[g.start[o]:g.start[o+1]] }
+
+// argmaxOp is MaxPool and GlobalMaxPool: each output is one element of
+// the input, the first maximum of its window (gradient routed as PyTorch):
+//
+//	y[o] = x[a(o)],  ẏ[o] = ẋ[a(o)],  x̄[i] = Σ_{o: a(o)=i} ȳ[o]
+type argmaxOp[T Float] struct {
+	// argmax returns the output shape and, for each output element, the
+	// flat index in x of its first maximum (−1 for an empty window).
+	argmax func(x *Tensor[T]) (shape, arg []int, err error)
+}
+
+func (k *argmaxOp[T]) Forward(in []*Tensor[T]) ([]*Tensor[T], error) {
+	if len(in) == 0 || in[0] == nil {
+		return nil, errors.New("missing input")
+	}
+	shape, arg, err := k.argmax(in[0])
+	if err != nil {
+		return nil, err
+	}
+	y := gatherBlock(in[0], arg, 1, in[0].Len(), shape)
+	return []*Tensor[T]{y.Reshape(shape...)}, nil
+}
+
+func (k *argmaxOp[T]) JVP(in, out, tin []*Tensor[T], r int) []*Tensor[T] {
+	if tin[0] == nil {
+		return []*Tensor[T]{nil}
+	}
+	shape, arg, _ := k.argmax(in[0])
+	return []*Tensor[T]{gatherBlock(tin[0], arg, r, in[0].Len(), shape)}
+}
+
+func (k *argmaxOp[T]) VJP(in, out, gout []*Tensor[T], r int) []*Tensor[T] {
+	if gout[0] == nil {
+		return []*Tensor[T]{nil}
+	}
+	_, arg, _ := k.argmax(in[0])
+	return []*Tensor[T]{scatterBlock(gout[0], arg, r, in[0].Len(), in[0].Shape)}
+}
+
+// MaxPool: kernel_shape, strides, pads, dilations, ceil_mode, auto_pad;
+// the optional Indices output is not supported (storage_order only
+// concerns it).
+func newMaxPool[T Float](n *Node) (*argmaxOp[T], error) {
+	if len(n.Out) > 1 {
+		return nil, errors.New("MaxPool's Indices output is not supported")
+	}
+	a, err := newPoolAttrs(n)
+	if err != nil {
+		return nil, err
+	}
+	return &argmaxOp[T]{argmax: func(x *Tensor[T]) ([]int, []int, error) {
+		g, err := a.geometry(x.Shape)
+		if err != nil {
+			return nil, nil, err
+		}
+		arg := make([]int, g.planes*g.outN)
+		for p := 0; p < g.planes; p++ {
+			plane := x.Data[p*g.inN : (p+1)*g.inN]
+			for o := 0; o < g.outN; o++ {
+				best := -1
+				for _, t := range g.window(o) {
+					if best < 0 || plane[t] > plane[best] {
+						best = t
+					}
+				}
+				if best >= 0 {
+					best += p * g.inN
+				}
+				arg[p*g.outN+o] = best
+			}
+		}
+		return g.out, arg, nil
+	}}, nil
+}
+
+// averagePool is AveragePool, a linear map: each output is the mean of its
+// window's taps inside the input, divided by the number of those taps
+// (count_include_pad = 0) or of window elements inside the padded input
+// (count_include_pad = 1):
+//
+//	y[o] = Σ_{t∈W(o)} x[t]/c(o),  ẏ = pool(ẋ),  x̄[t] = Σ_{o: t∈W(o)} ȳ[o]/c(o)
+type averagePool[T Float] struct {
+	a          poolAttrs
+	includePad bool
+}
+
+// AveragePool: kernel_shape, strides, pads, ceil_mode, auto_pad,
+// count_include_pad, dilations (opset 19+).
+func newAveragePool[T Float](n *Node) (*averagePool[T], error) {
+	a, err := newPoolAttrs(n)
+	return &averagePool[T]{a: a, includePad: n.Attrs.Int("count_include_pad", 0) != 0}, err
+}
+
+func (k *averagePool[T]) divisor(g *poolGeom, o int) T {
+	if k.includePad {
+		return T(g.padded[o])
+	}
+	return T(len(g.window(o)))
+}
+
+// pool applies the average to the planes of t (count planes of g.inN).
+func (k *averagePool[T]) pool(g *poolGeom, t *Tensor[T], shape []int) *Tensor[T] {
+	y := New[T](shape...)
+	for p := 0; p < len(t.Data)/max(g.inN, 1); p++ {
+		plane, dst := t.Data[p*g.inN:(p+1)*g.inN], y.Data[p*g.outN:(p+1)*g.outN]
+		for o := range dst {
+			var s T
+			w := g.window(o)
+			for _, i := range w {
+				s += plane[i]
+			}
+			if len(w) > 0 {
+				dst[o] = s / k.divisor(g, o)
+			}
+		}
+	}
+	return y
+}
+
+func (k *averagePool[T]) Forward(in []*Tensor[T]) ([]*Tensor[T], error) {
+	if in[0] == nil {
+		return nil, errors.New("missing input")
+	}
+	g, err := k.a.geometry(in[0].Shape)
+	if err != nil {
+		return nil, err
+	}
+	return []*Tensor[T]{k.pool(g, in[0], g.out)}, nil
+}
+
+func (k *averagePool[T]) JVP(in, out, tin []*Tensor[T], r int) []*Tensor[T] {
+	if tin[0] == nil {
+		return []*Tensor[T]{nil}
+	}
+	g, _ := k.a.geometry(in[0].Shape)
+	return []*Tensor[T]{k.pool(g, tin[0], BlockShape(r, g.out))}
+}
+
+func (k *averagePool[T]) VJP(in, out, gout []*Tensor[T], r int) []*Tensor[T] {
+	if gout[0] == nil {
+		return []*Tensor[T]{nil}
+	}
+	g, _ := k.a.geometry(in[0].Shape)
+	xb := New[T](BlockShape(r, in[0].Shape)...)
+	for p := 0; p < r*g.planes; p++ {
+		src, dst := gout[0].Data[p*g.outN:(p+1)*g.outN], xb.Data[p*g.inN:(p+1)*g.inN]
+		for o, v := range src {
+			w := g.window(o)
+			if len(w) == 0 {
+				continue
+			}
+			v /= k.divisor(g, o)
+			for _, i := range w {
+				dst[i] += v
+			}
+		}
+	}
+	return []*Tensor[T]{xb}
+}
+
+// GlobalAveragePool: y[n, c] = mean over every spatial axis of x[n, c], kept
+// as size-1 axes (a ReduceMean over axes 2…).
+func newGlobalAveragePool[T Float](n *Node) (*reduceOp[T], error) {
+	return &reduceOp[T]{reduceAxes: reduceAxes{fromAxis: 2, keep: true}, mean: true}, nil
+}
+
+// GlobalMaxPool: y[n, c] = the maximum over every spatial axis of x[n, c],
+// kept as size-1 axes.
+func newGlobalMaxPool[T Float](n *Node) (*argmaxOp[T], error) {
+	ra := reduceAxes{fromAxis: 2, keep: true}
+	return &argmaxOp[T]{argmax: func(x *Tensor[T]) ([]int, []int, error) {
+		rd, _, err := ra.geometry(nil, x.Shape)
+		if err != nil {
+			return nil, nil, err
+		}
+		return rd.out, reduceArgmax(rd, x), nil
+	}}, nil
+}

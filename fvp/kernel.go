@@ -1,0 +1,289 @@
+package fvp
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/onnx-adapt/onnx-adapt/autodiff"
+	"gonum.org/v1/gonum/mat"
+)
+
+// Factors represent the Jacobian of a data set for kernel products
+// without forming it (Novak et al. 2022, "Fast Finite Width Neural Tangent
+// Kernel"). A dense layer Y = α·X·W contributes to ⟨∂f_ik/∂θ, ∂f_jk'/∂θ⟩
+// the product α²·(x_i·x_j)·(g_ik·g_jk'), with x_i the layer's input and g_ik
+// its output cotangent for output k of example i, so
+//
+//	J·J'ᵀ = Σ_layers α²·(X·X'ᵀ ⊗ 1_K) ⊙ (G·G'ᵀ) + R·R'ᵀ,
+//
+// where R holds the per-example gradients of the other parameters
+// (biases, whose inputs are ones, and whatever does not factorize).
+type Factors struct {
+	N, K   int
+	Layers []Layer
+	// Rows is nK × (parameters outside Layers): explicit gradient rows.
+	Rows *mat.Dense
+}
+
+// Layer is one dense layer's factors.
+type Layer struct {
+	Scale float64    // α²
+	X     *mat.Dense // n × in: the layer's input per example; nil for ones (a bias)
+	G     *mat.Dense // nK × out: the output cotangent per example and output
+}
+
+// plan says how each active parameter enters the factors.
+type plan struct {
+	layer  []layerPlan // factorized parameters
+	rest   []int       // indices into the active list, for explicit rows
+	restP  int
+	offset []int // offset of each active parameter in the flat p-vector
+}
+
+type layerPlan struct {
+	node  int     // index of the consuming node
+	scale float64 // α² (or β² for a Gemm bias)
+	bias  bool    // the parameter is a bias: its input is ones
+	param int     // value id
+}
+
+// makePlan finds the active parameters that factorize: a Gemm's B (transA
+// = 0, 2-D input) or C, a MatMul's 2-D right operand with a 2-D left one,
+// an Add's operand that broadcasts over the batch. Each must have that
+// node as its only consumer.
+func (o *Op[T]) makePlan() plan {
+	g := o.e.Graph()
+	consumers := map[int][]int{}
+	for i, n := range g.Nodes {
+		for _, id := range n.In {
+			if id >= 0 {
+				consumers[id] = append(consumers[id], i)
+			}
+		}
+	}
+	var pl plan
+	off := 0
+	tape := o.tapes[0]
+	for j, id := range o.e.Active() {
+		pl.offset = append(pl.offset, off)
+		off += o.sizes[j]
+		lp, ok := factorizable(g, consumers[id], id, tape)
+		if ok {
+			pl.layer = append(pl.layer, lp)
+			continue
+		}
+		pl.rest = append(pl.rest, j)
+		pl.restP += o.sizes[j]
+	}
+	return pl
+}
+
+func factorizable[T autodiff.Float](g *autodiff.Graph, cons []int, id int, tape *autodiff.Tape[T]) (layerPlan, bool) {
+	if len(cons) != 1 {
+		return layerPlan{}, false
+	}
+	n := g.Nodes[cons[0]]
+	slot := -1
+	for s, in := range n.In {
+		if in == id {
+			if slot >= 0 {
+				return layerPlan{}, false // used twice by one node
+			}
+			slot = s
+		}
+	}
+	out := tape.Value(n.Out[0])
+	p := tape.Value(id)
+	switch n.OpType {
+	case "Gemm":
+		if n.Attrs.Int("transA", 0) != 0 {
+			return layerPlan{}, false
+		}
+		alpha, beta := n.Attrs.Float("alpha", 1), n.Attrs.Float("beta", 1)
+		switch {
+		case slot == 1:
+			return layerPlan{node: cons[0], scale: alpha * alpha, param: id}, true
+		case slot == 2 && biasLike(p.Shape, out.Shape):
+			return layerPlan{node: cons[0], scale: beta * beta, bias: true, param: id}, true
+		}
+	case "MatMul":
+		if slot == 1 && p.Rank() == 2 && tape.Value(n.In[0]).Rank() == 2 {
+			return layerPlan{node: cons[0], scale: 1, param: id}, true
+		}
+	case "Add", "Sub":
+		if biasLike(p.Shape, out.Shape) && out.Rank() == 2 {
+			return layerPlan{node: cons[0], scale: 1, bias: true, param: id}, true
+		}
+	}
+	return layerPlan{}, false
+}
+
+// biasLike reports whether a parameter of shape p is broadcast along the
+// batch axis of an output of rank-2 shape [b, len]: p is [len] or [1, len].
+func biasLike(p, out []int) bool {
+	if len(out) != 2 {
+		return false
+	}
+	switch len(p) {
+	case 1:
+		return p[0] == out[1]
+	case 2:
+		return p[0] == 1 && p[1] == out[1]
+	}
+	return false
+}
+
+// Factors computes the kernel factors of the data set: one reverse sweep
+// per batch with K directions (direction k puts a one on output k of every
+// example, so each layer's cotangent rows are the per-example cotangents),
+// plus one-hot reverse sweeps for the parameters that do not factorize.
+func (o *Op[T]) Factors(ctx context.Context) (*Factors, error) {
+	pl := o.makePlan()
+	g := o.e.Graph()
+	f := &Factors{N: o.n, K: o.k}
+	nk := o.n * o.k
+	for _, lp := range pl.layer {
+		n := g.Nodes[lp.node]
+		outW := o.tapes[0].Value(n.Out[0]).Shape[1]
+		l := Layer{Scale: lp.scale, G: mat.NewDense(nk, outW, nil)}
+		if !lp.bias {
+			inW := o.tapes[0].Value(n.In[0]).Shape[1]
+			l.X = mat.NewDense(o.n, inW, nil)
+		}
+		f.Layers = append(f.Layers, l)
+	}
+	for b, t := range o.tapes {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		out := t.Outputs()[0]
+		rows := out.Shape[0]
+		seed := autodiff.New[T](autodiff.BlockShape(o.k, out.Shape)...)
+		for k := 0; k < o.k; k++ {
+			for i := 0; i < rows; i++ {
+				seed.Data[k*out.Len()+i*o.k+k] = 1
+			}
+		}
+		cot, err := o.e.VJPValues(t, o.k, []*autodiff.Tensor[T]{seed})
+		if err != nil {
+			return nil, err
+		}
+		i0 := b * o.batch
+		for li, lp := range pl.layer {
+			n := g.Nodes[lp.node]
+			l := f.Layers[li]
+			if l.X != nil {
+				x := t.Value(n.In[0])
+				w := x.Shape[1]
+				for i := 0; i < rows; i++ {
+					dst := l.X.RawRowView(i0 + i)
+					for c, v := range x.Data[i*w : (i+1)*w] {
+						dst[c] = float64(v)
+					}
+				}
+			}
+			gy := cot[n.Out[0]]
+			_, w := l.G.Dims()
+			if gy == nil {
+				continue // the output does not reach this layer: zero rows
+			}
+			for k := 0; k < o.k; k++ {
+				for i := 0; i < rows; i++ {
+					dst := l.G.RawRowView((i0+i)*o.k + k)
+					for c, v := range gy.Data[(k*rows+i)*w : (k*rows+i+1)*w] {
+						dst[c] = float64(v)
+					}
+				}
+			}
+		}
+	}
+	if pl.restP > 0 {
+		f.Rows = mat.NewDense(nk, pl.restP, nil)
+		err := o.EachRows(ctx, func(row0 int, rows *mat.Dense) {
+			r, _ := rows.Dims()
+			for i := 0; i < r; i++ {
+				src, dst := rows.RawRowView(i), f.Rows.RawRowView(row0+i)
+				c := 0
+				for _, j := range pl.rest {
+					c += copy(dst[c:], src[pl.offset[j]:pl.offset[j]+o.sizes[j]])
+				}
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// Cross returns J_a·J_bᵀ (a.N·K × b.N·K) from the factors of two data sets.
+func Cross(a, b *Factors) (*mat.Dense, error) {
+	if a.K != b.K || len(a.Layers) != len(b.Layers) || (a.Rows == nil) != (b.Rows == nil) {
+		return nil, fmt.Errorf("fvp.Cross: factors of different models")
+	}
+	k := a.K
+	out := mat.NewDense(a.N*k, b.N*k, nil)
+	var gg, xx mat.Dense
+	for li := range a.Layers {
+		la, lb := a.Layers[li], b.Layers[li]
+		gg.Reset()
+		gg.Mul(la.G, lb.G.T())
+		if la.X != nil {
+			xx.Reset()
+			xx.Mul(la.X, lb.X.T())
+		}
+		for i := 0; i < a.N*k; i++ {
+			row, grow := out.RawRowView(i), gg.RawRowView(i)
+			if la.X == nil {
+				for j, v := range grow {
+					row[j] += la.Scale * v
+				}
+				continue
+			}
+			xrow := xx.RawRowView(i / k)
+			for j, v := range grow {
+				row[j] += la.Scale * xrow[j/k] * v
+			}
+		}
+	}
+	if a.Rows != nil {
+		var rr mat.Dense
+		rr.Mul(a.Rows, b.Rows.T())
+		out.Add(out, &rr)
+	}
+	return out, nil
+}
+
+// Diag returns the diagonal of J·Jᵀ: the squared norm of each per-example,
+// per-output gradient, ‖x_i‖²·‖g_ik‖² summed over dense layers, without
+// forming a gradient.
+func (f *Factors) Diag() []float64 {
+	k := f.K
+	d := make([]float64, f.N*k)
+	for _, l := range f.Layers {
+		for r := range d {
+			g := l.G.RawRowView(r)
+			v := l.Scale * dot(g, g)
+			if l.X != nil {
+				x := l.X.RawRowView(r / k)
+				v *= dot(x, x)
+			}
+			d[r] += v
+		}
+	}
+	if f.Rows != nil {
+		for r := range d {
+			row := f.Rows.RawRowView(r)
+			d[r] += dot(row, row)
+		}
+	}
+	return d
+}
+
+func dot(a, b []float64) float64 {
+	s := 0.0
+	for i := range a {
+		s += a[i] * b[i]
+	}
+	return s
+}
