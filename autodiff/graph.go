@@ -51,6 +51,9 @@ type Node struct {
 	// In and Out are value ids; -1 stands for an omitted optional input.
 	In, Out []int
 	Attrs   Attrs
+	// IntOut is true when the node's outputs are integer-typed: integer
+	// arithmetic (Div) truncates.
+	IntOut bool
 }
 
 // Graph is a model in the project's own form: values, and nodes in

@@ -225,3 +225,22 @@ func dot(a, b []float64) float64 {
 	}
 	return s
 }
+
+// Graph returns the model the predictor adapts.
+func (p *Predictor) Graph() *autodiff.Graph { return p.g }
+
+// Task returns the likelihood the predictor was fitted with.
+func (p *Predictor) Task() Task { return p.task }
+
+// Params returns the value ids of the adapted parameters, in the order of
+// the flat vectors Delta uses.
+func (p *Predictor) Params() []int { return p.active }
+
+// Delta returns δ, the posterior mean shift of the adapted parameters as a
+// flat vector (each parameter row-major, in Params order), and whether the
+// mean is f(x) + J(x)·δ: false with independent outputs or a zero prior
+// mean, where the mean is not that linear form of the network.
+func (p *Predictor) Delta() ([]float64, bool) {
+	linear := !p.zeroPrior && (p.st.kern == nil || !p.st.kern.independent)
+	return p.st.delta, linear
+}
