@@ -10,8 +10,8 @@ import (
 
 // gemm shapes generated: rows × vector registers per row.
 var (
-	avx512Shapes = [][2]int{{8, 3}, {12, 2}}
-	avx2Shapes   = [][2]int{{6, 2}}
+	avx512Shapes = [][2]int{{8, 3}, {12, 2}, {16, 1}}
+	avx2Shapes   = [][2]int{{4, 3}, {12, 1}}
 )
 
 func genGemm() {
@@ -21,6 +21,7 @@ func genGemm() {
 	for _, s := range avx2Shapes {
 		genKernel(false, s[0], s[1])
 	}
+	genPack()
 }
 
 // genKernel emits the micro-kernel

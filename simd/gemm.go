@@ -1,0 +1,349 @@
+package simd
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+type float interface{ ~float32 | ~float64 }
+
+// Sgemm computes C = alpha·op(A)·op(B) + beta·C for row-major matrices, where
+// op(X) is X or Xᵀ as transX says, op(A) is m×k, op(B) is k×n and C is m×n:
+//
+//	for i := 0; i < m; i++ {
+//		for j := 0; j < n; j++ {
+//			var s float32
+//			for p := 0; p < k; p++ {
+//				s += opA(i, p) * opB(p, j)
+//			}
+//			c[i*ldc+j] = alpha*s + beta*c[i*ldc+j]
+//		}
+//	}
+//
+// with opA(i, p) = a[i*lda+p] (a[p*lda+i] if transA) and opB(p, j) =
+// b[p*ldb+j] (b[j*ldb+p] if transB). When beta is 0, C is overwritten and
+// its old contents (even NaN) are ignored; when alpha is 0 or k is 0, A and B
+// are not read. The sum is evaluated in a fixed order that does not depend on
+// the number of threads, so results are reproducible on one machine and
+// implementation.
+//
+// Sgemm panics if a dimension or leading dimension is invalid or a slice is too
+// short: those are programming errors of the caller.
+func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkGemm("Sgemm", transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
+	gemmDriver(active.sgemm, Threads(), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// Dgemm is the float64 twin of Sgemm, in pure Go: C = alpha·op(A)·op(B) + beta·C
+// with the same conventions, reference loop and argument checks.
+func Dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+	checkGemm("Dgemm", transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
+	gemmDriver(dgemmGeneric, Threads(), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+func checkGemm(fn string, transA, transB bool, m, n, k, la, lda, lb, ldb, lc, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("simd.%s: negative dimension m=%d n=%d k=%d", fn, m, n, k))
+	}
+	check := func(name string, rows, cols, l, ld int) {
+		if ld < max(1, cols) {
+			panic(fmt.Sprintf("simd.%s: ld%s=%d < max(1, %d)", fn, name, ld, cols))
+		}
+		if rows > 0 && cols > 0 && l < (rows-1)*ld+cols {
+			panic(fmt.Sprintf("simd.%s: len(%s)=%d < %d for a %d×%d matrix with ld%s=%d", fn, name, l, (rows-1)*ld+cols, rows, cols, name, ld))
+		}
+	}
+	if transA {
+		check("a", k, m, la, lda)
+	} else {
+		check("a", m, k, la, lda)
+	}
+	if transB {
+		check("b", n, k, lb, ldb)
+	} else {
+		check("b", k, n, lb, ldb)
+	}
+	check("c", m, n, lc, ldc)
+}
+
+var maxThreads atomic.Int64
+
+// SetThreads caps the number of goroutines Sgemm and Dgemm use; n <= 0 means
+// GOMAXPROCS. Results do not depend on it.
+func SetThreads(n int) {
+	if n < 0 {
+		n = 0
+	}
+	maxThreads.Store(int64(n))
+}
+
+// Threads returns the number of goroutines Sgemm and Dgemm may use.
+func Threads() int {
+	n := int(maxThreads.Load())
+	if p := runtime.GOMAXPROCS(0); n <= 0 || n > p {
+		n = p
+	}
+	return n
+}
+
+// gemmKernel is a register-blocked micro-kernel and the cache blocking that
+// suits it. fn computes the mr×nr product of a packed A micro-panel (k steps of
+// mr values) and a packed B micro-panel (k steps of nr values) and adds it to,
+// or with overwrite stores it into, the row-major tile c with row stride ldc.
+type gemmKernel[T float] struct {
+	mr, nr     int
+	kc, mc, nc int
+	fn         func(k int, a, b, c []T, ldc int, overwrite bool)
+	// speed is the kernel's relative speed per padded tile element (1 when
+	// unset); pickKernel weighs padding against it.
+	speed float64
+	// pack4, if not nil, packs 4 rows of A for p < 8n:
+	// dst[p*mr+r] = alpha * a[r*lda+p].
+	pack4 func(n int, a []T, lda int, dst []T, mr int, alpha T)
+}
+
+// pickKernel returns the kernel whose register tiles cover the m×n product
+// with the least padding, the first such on ties. It depends on m and n only,
+// never on the thread count.
+func pickKernel[T float](kerns []gemmKernel[T], m, n int) *gemmKernel[T] {
+	best, bestArea := 0, -1.0
+	for i := range kerns {
+		area := float64(roundUp(m, kerns[i].mr) * roundUp(n, kerns[i].nr))
+		if s := kerns[i].speed; s > 0 {
+			area /= s
+		}
+		if bestArea < 0 || area < bestArea {
+			best, bestArea = i, area
+		}
+	}
+	return &kerns[best]
+}
+
+// minThreadWork is the number of multiply-adds below which a product gets no
+// extra goroutine.
+var minThreadWork = 1 << 19
+
+func gemmDriver[T float](kerns []gemmKernel[T], threads int, transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	if beta != 0 && beta != 1 {
+		scaleC(m, n, beta, c, ldc)
+		beta = 1
+	}
+	kern := pickKernel(kerns, m, n)
+	work := m * n * k
+	if w := work / minThreadWork; w < threads {
+		threads = max(1, w)
+	}
+	// Split the longer side of C into blocks aligned to the register tile.
+	split, unit := n, kern.nr
+	if m > n {
+		split, unit = m, kern.mr
+	}
+	units := (split + unit - 1) / unit
+	threads = min(threads, units)
+	if threads <= 1 {
+		gemmBlock(kern, transA, transB, 0, m, 0, n, k, alpha, a, lda, b, ldb, beta == 0, c, ldc)
+		return
+	}
+	var wg sync.WaitGroup
+	for t := 0; t < threads; t++ {
+		lo := units * t / threads * unit
+		hi := min(split, units*(t+1)/threads*unit)
+		wg.Go(func() {
+			if split == n {
+				gemmBlock(kern, transA, transB, 0, m, lo, hi, k, alpha, a, lda, b, ldb, beta == 0, c, ldc)
+			} else {
+				gemmBlock(kern, transA, transB, lo, hi, 0, n, k, alpha, a, lda, b, ldb, beta == 0, c, ldc)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// scaleC sets C = beta·C, overwriting C with zeros when beta is 0.
+func scaleC[T float](m, n int, beta T, c []T, ldc int) {
+	if beta == 1 {
+		return
+	}
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		if beta == 0 {
+			clear(row)
+			continue
+		}
+		for j := range row {
+			row[j] *= beta
+		}
+	}
+}
+
+// gemmBlock computes rows [m0,m1) and columns [n0,n1) of C. The k dimension
+// is always cut at multiples of kern.kc from 0, so each element of C is summed
+// in the same order whatever block computes it.
+func gemmBlock[T float](kern *gemmKernel[T], transA, transB bool, m0, m1, n0, n1, k int, alpha T, a []T, lda int, b []T, ldb int, overwrite bool, c []T, ldc int) {
+	mr, nr := kern.mr, kern.nr
+	kcMax := min(kern.kc, k)
+	mcMax := min(kern.mc, roundUp(m1-m0, mr))
+	ncMax := min(kern.nc, roundUp(n1-n0, nr))
+	// One buffer holds the packed A block, the packed B block and a tile for
+	// partial results, each starting on a 64-byte boundary.
+	sa, sb := roundUp(mcMax*kcMax, 16), roundUp(ncMax*kcMax, 16)
+	buf := getBuf[T](sa + sb + mr*nr)
+	defer putBuf(buf)
+	ap, bp, tile := (*buf)[:sa], (*buf)[sa:sa+sb], (*buf)[sa+sb:]
+
+	for jc := n0; jc < n1; jc += kern.nc {
+		nc := min(kern.nc, n1-jc)
+		for pc := 0; pc < k; pc += kern.kc {
+			kc := min(kern.kc, k-pc)
+			ow := overwrite && pc == 0
+			packB(transB, kc, nc, nr, b, ldb, pc, jc, bp)
+			for ic := m0; ic < m1; ic += kern.mc {
+				mc := min(kern.mc, m1-ic)
+				packA(kern, transA, mc, kc, alpha, a, lda, ic, pc, ap)
+				for jr := 0; jr < nc; jr += nr {
+					bpanel := bp[jr*kc : (jr+nr)*kc]
+					nn := min(nr, nc-jr)
+					for ir := 0; ir < mc; ir += mr {
+						apanel := ap[ir*kc : (ir+mr)*kc]
+						mm := min(mr, mc-ir)
+						off := (ic+ir)*ldc + jc + jr
+						if mm == mr && nn == nr {
+							kern.fn(kc, apanel, bpanel, c[off:], ldc, ow)
+							continue
+						}
+						kern.fn(kc, apanel, bpanel, tile, nr, true)
+						for i := 0; i < mm; i++ {
+							row := c[off+i*ldc : off+i*ldc+nn]
+							src := tile[i*nr : i*nr+nn]
+							if ow {
+								copy(row, src)
+							} else {
+								for j, v := range src {
+									row[j] += v
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func roundUp(x, m int) int { return (x + m - 1) / m * m }
+
+// packA copies alpha·op(A)[ic:ic+mc, pc:pc+kc] into ap as micro-panels of mr
+// rows: panel q holds, for each p, the mr values opA(ic+q·mr+r, pc+p), with
+// rows past mc set to zero.
+func packA[T float](kern *gemmKernel[T], trans bool, mc, kc int, alpha T, a []T, lda, ic, pc int, ap []T) {
+	mr := kern.mr
+	for q := 0; q < mc; q += mr {
+		panel := ap[q*kc : (q+mr)*kc]
+		rows := min(mr, mc-q)
+		if rows < mr {
+			clear(panel)
+		}
+		if trans {
+			// opA(i, p) = a[p*lda+i]: rows of the panel are contiguous in a.
+			for p := 0; p < kc; p++ {
+				src := a[(pc+p)*lda+ic+q:]
+				src = src[:rows]
+				dst := panel[p*mr : p*mr+rows]
+				for r, v := range src {
+					dst[r] = alpha * v
+				}
+			}
+			continue
+		}
+		p0 := 0
+		if kern.pack4 != nil && rows == mr && kc >= 8 {
+			p0 = kc &^ 7
+			for r := 0; r < mr; r += 4 {
+				kern.pack4(kc/8, a[(ic+q+r)*lda+pc:], lda, panel[r:], mr, alpha)
+			}
+		}
+		for r := 0; r < rows && p0 < kc; r++ {
+			src := a[(ic+q+r)*lda+pc:]
+			src = src[p0:kc]
+			dst := panel[p0*mr+r:]
+			for p, v := range src {
+				dst[p*mr] = alpha * v
+			}
+		}
+	}
+}
+
+// packB copies op(B)[pc:pc+kc, jc:jc+nc] into bp as micro-panels of nr
+// columns: panel q holds, for each p, the nr values opB(pc+p, jc+q·nr+j), with
+// columns past nc set to zero.
+func packB[T float](trans bool, kc, nc, nr int, b []T, ldb, pc, jc int, bp []T) {
+	for q := 0; q < nc; q += nr {
+		panel := bp[q*kc : (q+nr)*kc]
+		cols := min(nr, nc-q)
+		if cols < nr {
+			clear(panel)
+		}
+		if !trans {
+			for p := 0; p < kc; p++ {
+				copy(panel[p*nr:p*nr+cols], b[(pc+p)*ldb+jc+q:])
+			}
+			continue
+		}
+		for j := 0; j < cols; j++ {
+			src := b[(jc+q+j)*ldb+pc:]
+			src = src[:kc]
+			for p, v := range src {
+				panel[p*nr+j] = v
+			}
+		}
+	}
+}
+
+var (
+	pool32 sync.Pool
+	pool64 sync.Pool
+)
+
+// getBuf returns a buffer of at least n elements whose first element is
+// 64-byte aligned.
+func getBuf[T float](n int) *[]T {
+	var zero T
+	size := int(unsafe.Sizeof(zero))
+	pool := &pool32
+	if size == 8 {
+		pool = &pool64
+	}
+	if v := pool.Get(); v != nil {
+		p := v.(*[]T)
+		if cap(*p) >= n {
+			*p = (*p)[:n]
+			return p
+		}
+	}
+	raw := make([]T, n+64/size)
+	off := 0
+	if r := uintptr(unsafe.Pointer(&raw[0])) % 64; r != 0 {
+		off = int(64-r) / size
+	}
+	s := raw[off : off+n : off+n]
+	return &s
+}
+
+func putBuf[T float](p *[]T) {
+	var zero T
+	if unsafe.Sizeof(zero) == 8 {
+		pool64.Put(p)
+	} else {
+		pool32.Put(p)
+	}
+}

@@ -1,0 +1,252 @@
+package simd
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// gemmCase is one Sgemm call: shapes, leading dimensions, offsets into the
+// slices and scalars.
+type gemmCase struct {
+	transA, transB   bool
+	m, n, k          int
+	lda, ldb, ldc    int
+	offA, offB, offC int
+	alpha, beta      float32
+}
+
+func (g gemmCase) String() string {
+	return fmt.Sprintf("tA=%v tB=%v m=%d n=%d k=%d lda=%d ldb=%d ldc=%d off=%d,%d,%d alpha=%g beta=%g",
+		g.transA, g.transB, g.m, g.n, g.k, g.lda, g.ldb, g.ldc, g.offA, g.offB, g.offC, g.alpha, g.beta)
+}
+
+const guard = 16 // NaN elements after each matrix
+
+var nan32 = float32(math.NaN())
+
+// matrix returns a slice holding a rows×cols matrix with leading dimension
+// ld at offset off, random entries, and NaN everywhere else.
+func matrix(rng *rand.Rand, rows, cols, ld, off int) []float32 {
+	n := off + guard
+	if rows > 0 && cols > 0 {
+		n += (rows-1)*ld + cols
+	}
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = nan32
+	}
+	for i := 0; i < rows; i++ {
+		for j := 0; j < cols; j++ {
+			s[off+i*ld+j] = float32(rng.IntN(2001)-1000) / 1000
+		}
+	}
+	return s
+}
+
+func inMatrix(idx, rows, cols, ld, off int) bool {
+	idx -= off
+	return idx >= 0 && idx/ld < rows && idx%ld < cols
+}
+
+func (g gemmCase) dims() (ra, ca, rb, cb int) {
+	ra, ca, rb, cb = g.m, g.k, g.k, g.n
+	if g.transA {
+		ra, ca = ca, ra
+	}
+	if g.transB {
+		rb, cb = cb, rb
+	}
+	return
+}
+
+const eps32 = 1.0 / (1 << 24) // unit roundoff of float32
+
+// check runs Sgemm on the case and compares each element of C with a float64
+// reference: |c - ref| <= 2·(k+3)·u·(|alpha|·Σ|a||b| + |beta·c|) where u is
+// float32's unit roundoff, the classic bound for a k-term dot product with
+// alpha folded in and one final addition, with a factor 2 of slack. It also
+// checks that A and B are untouched and that nothing outside C was written.
+func (g gemmCase) check(t *testing.T, rng *rand.Rand) {
+	t.Helper()
+	ra, ca, rb, cb := g.dims()
+	a := matrix(rng, ra, ca, g.lda, g.offA)
+	b := matrix(rng, rb, cb, g.ldb, g.offB)
+	c := matrix(rng, g.m, g.n, g.ldc, g.offC)
+	if g.beta == 0 && g.m > 0 && g.n > 0 {
+		c[g.offC] = nan32 // beta 0 must overwrite NaN
+		c[g.offC+(g.m-1)*g.ldc+g.n-1] = float32(math.Inf(1))
+	}
+	a0 := append([]float32(nil), a...)
+	b0 := append([]float32(nil), b...)
+	c0 := append([]float32(nil), c...)
+	Sgemm(g.transA, g.transB, g.m, g.n, g.k, g.alpha, a[g.offA:], g.lda, b[g.offB:], g.ldb, g.beta, c[g.offC:], g.ldc)
+
+	same := func(name string, x, y []float32) {
+		for i := range x {
+			if math.Float32bits(x[i]) != math.Float32bits(y[i]) {
+				t.Fatalf("%v: %s[%d] changed from %v to %v", g, name, i, y[i], x[i])
+			}
+		}
+	}
+	same("a", a, a0)
+	same("b", b, b0)
+	opA := func(i, p int) float64 {
+		if g.transA {
+			return float64(a[g.offA+p*g.lda+i])
+		}
+		return float64(a[g.offA+i*g.lda+p])
+	}
+	opB := func(p, j int) float64 {
+		if g.transB {
+			return float64(b[g.offB+j*g.ldb+p])
+		}
+		return float64(b[g.offB+p*g.ldb+j])
+	}
+	for idx := range c {
+		if !inMatrix(idx, g.m, g.n, g.ldc, g.offC) {
+			if math.Float32bits(c[idx]) != math.Float32bits(c0[idx]) {
+				t.Fatalf("%v: c[%d] outside the matrix changed from %v to %v", g, idx, c0[idx], c[idx])
+			}
+			continue
+		}
+		i, j := (idx-g.offC)/g.ldc, (idx-g.offC)%g.ldc
+		var s, abs float64
+		for p := 0; p < g.k; p++ {
+			s += opA(i, p) * opB(p, j)
+			abs += math.Abs(opA(i, p) * opB(p, j))
+		}
+		ref := float64(g.alpha) * s
+		bound := math.Abs(float64(g.alpha)) * abs
+		if g.beta != 0 {
+			ref += float64(g.beta) * float64(c0[idx])
+			bound += math.Abs(float64(g.beta) * float64(c0[idx]))
+		}
+		bound *= 2 * float64(g.k+3) * eps32
+		if got := float64(c[idx]); !(math.Abs(got-ref) <= bound) {
+			t.Fatalf("%v: c[%d,%d] = %v, want %v ± %g", g, i, j, got, ref, bound)
+		}
+	}
+}
+
+var transCombos = [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}}
+
+// randCase fills in leading dimensions, offsets and scalars at random.
+func randCase(rng *rand.Rand, tA, tB bool, m, n, k int) gemmCase {
+	g := gemmCase{transA: tA, transB: tB, m: m, n: n, k: k}
+	ra, ca, rb, cb := g.dims()
+	_ = ra
+	_ = rb
+	g.lda = max(1, ca) + rng.IntN(2)*rng.IntN(5)
+	g.ldb = max(1, cb) + rng.IntN(2)*rng.IntN(5)
+	g.ldc = max(1, n) + rng.IntN(2)*rng.IntN(5)
+	g.offA, g.offB, g.offC = rng.IntN(4), rng.IntN(4), rng.IntN(4)
+	g.alpha = []float32{1, -1, 0.5, 2.25, 0}[rng.IntN(5)]
+	g.beta = []float32{0, 1, -0.5, 3}[rng.IntN(4)]
+	return g
+}
+
+// TestSgemmSmall walks every m, n past each register tile width for a few k,
+// and every k for a few m, n, under every implementation.
+func TestSgemmSmall(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(1, 2))
+		for _, tr := range transCombos {
+			for m := 0; m <= 25; m++ {
+				for n := 0; n <= 50; n++ {
+					for _, k := range []int{0, 1, 4, 7} {
+						randCase(rng, tr[0], tr[1], m, n, k).check(t, rng)
+					}
+				}
+			}
+			for k := 0; k <= 40; k++ {
+				for _, mn := range [][2]int{{1, 1}, {13, 49}, {12, 48}, {7, 17}} {
+					randCase(rng, tr[0], tr[1], mn[0], mn[1], k).check(t, rng)
+				}
+			}
+		}
+	})
+}
+
+// TestSgemmBlocks shrinks the cache blocking so that modest sizes cross
+// every block boundary (kc, mc, nc and partial tiles).
+func TestSgemmBlocks(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(3, 4))
+		for _, bl := range [][3]int{{1, 1, 1}, {3, 2, 2}, {5, 30, 100}, {64, 24, 96}} {
+			func() {
+				defer setBlocking(bl[0], bl[1]*16, bl[2]*48)()
+				for i := 0; i < 40; i++ {
+					tr := transCombos[i%4]
+					g := randCase(rng, tr[0], tr[1], rng.IntN(70), rng.IntN(150), rng.IntN(40))
+					g.check(t, rng)
+				}
+			}()
+		}
+	})
+}
+
+// TestSgemmLarge checks random sizes past the default blocking.
+func TestSgemmLarge(t *testing.T) {
+	n := 6
+	if testing.Short() {
+		n = 2
+	}
+	forEachImpl(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(5, 6))
+		for i := 0; i < n; i++ {
+			tr := transCombos[i%4]
+			g := randCase(rng, tr[0], tr[1], 50+rng.IntN(150), 50+rng.IntN(200), 200+rng.IntN(400))
+			g.check(t, rng)
+		}
+	})
+}
+
+// TestSgemmThreads checks that results are bitwise the same for every
+// thread count.
+func TestSgemmThreads(t *testing.T) {
+	defer SetThreads(0)
+	defer setMinThreadWork(1)()
+	forEachImpl(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(7, 8))
+		for _, d := range [][3]int{{97, 131, 300}, {300, 20, 33}, {5, 400, 7}} {
+			m, n, k := d[0], d[1], d[2]
+			a := matrix(rng, m, k, k, 0)[:m*k]
+			b := matrix(rng, k, n, n, 0)[:k*n]
+			var want []float32
+			for _, th := range []int{1, 2, 3, 4, 7} {
+				SetThreads(th)
+				c := make([]float32, m*n)
+				Sgemm(false, false, m, n, k, 1.5, a, k, b, n, 0, c, n)
+				if want == nil {
+					want = c
+					continue
+				}
+				for i := range c {
+					if math.Float32bits(c[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%dx%dx%d threads=%d: c[%d]=%v, threads=1 gave %v", m, n, k, th, i, c[i], want[i])
+					}
+				}
+			}
+		}
+	})
+}
+
+func TestSgemmPanics(t *testing.T) {
+	for _, f := range []func(){
+		func() { Sgemm(false, false, -1, 1, 1, 1, nil, 1, nil, 1, 0, nil, 1) },
+		func() { Sgemm(false, false, 2, 2, 2, 1, make([]float32, 3), 2, make([]float32, 4), 2, 0, make([]float32, 4), 2) },
+		func() { Sgemm(false, false, 2, 2, 2, 1, make([]float32, 4), 1, make([]float32, 4), 2, 0, make([]float32, 4), 2) },
+		func() { Sgemm(true, false, 2, 3, 2, 1, make([]float32, 4), 2, make([]float32, 6), 3, 0, make([]float32, 5), 3) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Error("no panic")
+				}
+			}()
+			f()
+		}()
+	}
+}
