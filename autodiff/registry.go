@@ -30,12 +30,13 @@ type OpSpec struct {
 	Diff []int
 	// Params lists the input slots that hold learnable parameters when an
 	// initializer feeds them (Gemm's B and C, Conv's W and B, ...). Slots of
-	// elementwise arithmetic count only for initializers of more than one
-	// element; see ParamSlot.
+	// elementwise arithmetic count only for tensors of rank ≥ 1; see
+	// ParamSlot.
 	Params []int
 	// Elementwise marks arithmetic ops whose initializer operands are
-	// parameters only when they hold more than one element (a bias vector
-	// is a parameter; the 0.5 of a GELU decomposition is not).
+	// parameters only when they are not rank-0 scalars (a bias vector, even
+	// of one element, is a parameter; the scalar 0.5 of a GELU
+	// decomposition is not).
 	Elementwise bool
 	New32       func(n *Node) (Kernel[float32], error)
 	New64       func(n *Node) (Kernel[float64], error)
@@ -51,12 +52,12 @@ func (s *OpSpec) IsDiff(i int) bool {
 	return false
 }
 
-// ParamSlot reports whether an initializer of size elements feeding input
-// slot i is a learnable parameter.
-func (s *OpSpec) ParamSlot(i, size int) bool {
+// ParamSlot reports whether an initializer of the given shape feeding
+// input slot i is a learnable parameter.
+func (s *OpSpec) ParamSlot(i int, shape []int) bool {
 	for _, d := range s.Params {
 		if d == -1 || d == i {
-			return !s.Elementwise || size > 1
+			return !s.Elementwise || (len(shape) > 0 && Size(shape) > 0)
 		}
 	}
 	return false
