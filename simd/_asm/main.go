@@ -1,7 +1,6 @@
 // Command _asm generates the simd package's amd64 assembly with avo.
 //
 //	go run . -set gemm -out ../gemm_amd64.s
-//	go run . -set vec -out ../vec_amd64.s
 package main
 
 import (
@@ -12,14 +11,12 @@ import (
 )
 
 func main() {
-	set := flag.String("set", "gemm", "kernel set to generate: gemm or vec")
+	set := flag.String("set", "gemm", "kernel set to generate: gemm")
 	flag.Parse()
 	ConstraintExpr("!purego")
 	switch *set {
 	case "gemm":
 		genGemm()
-	case "vec":
-		genVec()
 	default:
 		log.Fatalf("unknown kernel set %q", *set)
 	}
