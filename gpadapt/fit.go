@@ -170,9 +170,11 @@ func solveFunction[T autodiff.Float](ctx context.Context, op *fvp.Op[T], factors
 		maskOutputs(k0d, op.K())
 	}
 	k0 := symmetric(k0d)
-	noise, scale, err := hyperparameters(k0, r, nk, o, &rep)
-	if err != nil {
-		return state{}, err
+	noise, scale := o.Noise, o.PriorScale
+	if noise <= 0 || scale <= 0 {
+		if noise, scale, err = hyperparameters(k0, r, nk, o, &rep); err != nil {
+			return state{}, err
+		}
 	}
 	a := mat.NewSymDense(nk, nil)
 	a.ScaleSym(scale, k0)
@@ -196,6 +198,8 @@ func solveFunction[T autodiff.Float](ctx context.Context, op *fvp.Op[T], factors
 	}
 	var l mat.TriDense
 	chol.LTo(&l)
+	// log N(r; 0, A) = −½(rᵀα + log det A + nK·log 2π).
+	rep.LogMarginal = -0.5 * (mat.Dot(mat.NewVecDense(nk, r), &alpha) + chol.LogDet() + float64(nk)*math.Log(2*math.Pi))
 	rep.Solver = "cholesky"
 	rep.Noise, rep.PriorScale = noise, scale
 	ks := &kernelState{train: factors, l: &l, s: scale, independent: o.Independent}
@@ -238,7 +242,18 @@ func solveParameter(jac *mat.Dense, r []float64, o *Options, rep Report) (state,
 	nk, p := jac.Dims()
 	var g mat.SymDense
 	g.SymOuterK(1, jac.T())
-	noise, scale, err := hyperparametersPrimal(&g, jac, r, nk, o, &rep)
+	noise, scale := o.Noise, o.PriorScale
+	var err error
+	switch {
+	case noise > 0 && scale > 0:
+	case nk <= p:
+		// The smaller Gram matrix carries the spectrum: JJᵀ.
+		var k0 mat.SymDense
+		k0.SymOuterK(1, jac)
+		noise, scale, err = hyperparameters(&k0, r, nk, o, &rep)
+	default:
+		noise, scale, err = hyperparametersPrimal(&g, jac, r, nk, o, &rep)
+	}
 	if err != nil {
 		return state{}, err
 	}
@@ -258,6 +273,12 @@ func solveParameter(jac *mat.Dense, r []float64, o *Options, rep Report) (state,
 	if err := chol.SolveVecTo(&delta, &jtr); err != nil {
 		return state{}, numerical("precision solve: %v", err)
 	}
+	// By Woodbury, rᵀA⁻¹r = (‖r‖² − σ²·(Jᵀr/σ²)ᵀB⁻¹(Jᵀr/σ²))/σ² and
+	// log det A = nK·log σ² + p·log s + log det B.
+	rv := mat.NewVecDense(nk, r)
+	quad := (mat.Dot(rv, rv) - noise*mat.Dot(&jtr, &delta)) / noise
+	logdet := float64(nk)*math.Log(noise) + float64(p)*math.Log(scale) + chol.LogDet()
+	rep.LogMarginal = -0.5 * (quad + logdet + float64(nk)*math.Log(2*math.Pi))
 	var l mat.TriDense
 	chol.LTo(&l)
 	var linv mat.TriDense
