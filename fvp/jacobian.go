@@ -24,30 +24,39 @@ func (o *Op[T]) Jacobian(ctx context.Context) (*mat.Dense, error) {
 	return jac, err
 }
 
+// rowGroup is how many examples one reverse sweep of EachRows covers: a
+// sweep over g examples with g·K one-hot directions costs g² example
+// sweeps, so groups stay small.
+const rowGroup = 8
+
 // EachRows calls visit with consecutive blocks of rows of J, starting at
-// row row0 (each block r×p). The block is reused between calls.
+// row row0 (each block r×p, r a multiple of K). Each block comes from a
+// forward sweep over a few examples and one reverse sweep with a one-hot
+// cotangent per row: row i·K + k puts a one on output k of example i.
 func (o *Op[T]) EachRows(ctx context.Context, visit func(row0 int, rows *mat.Dense)) error {
-	rmax := max(1, min(maxBlock/max(o.p, 1), o.batch*o.k))
-	for b, t := range o.tapes {
-		out := t.Outputs()[0]
-		rowsInBatch := out.Len()
-		for j0 := 0; j0 < rowsInBatch; j0 += rmax {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			r := min(rmax, rowsInBatch-j0)
-			g := autodiff.New[T](autodiff.BlockShape(r, out.Shape)...)
-			for d := 0; d < r; d++ {
-				g.Data[d*rowsInBatch+j0+d] = 1
-			}
-			params, _, err := o.e.VJP(t, r, []*autodiff.Tensor[T]{g})
-			if err != nil {
-				return err
-			}
-			flat := make([]float64, r*o.p)
-			o.addParamBlocks(flat, params, r)
-			visit(b*o.batch*o.k+j0, mat.NewDense(r, o.p, flat))
+	group := max(1, min(rowGroup, maxBlock/max(o.p*o.k, 1)))
+	for i0 := 0; i0 < o.n; i0 += group {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
+		i1 := min(o.n, i0+group)
+		t, err := o.e.Forward(o.rows(i0, i1))
+		if err != nil {
+			return err
+		}
+		out := t.Outputs()[0]
+		r := out.Len() // (i1−i0)·K rows
+		g := autodiff.New[T](autodiff.BlockShape(r, out.Shape)...)
+		for d := 0; d < r; d++ {
+			g.Data[d*r+d] = 1
+		}
+		params, _, err := o.e.VJP(t, r, []*autodiff.Tensor[T]{g})
+		if err != nil {
+			return err
+		}
+		flat := make([]float64, r*o.p)
+		o.addParamBlocks(flat, params, r)
+		visit(i0*o.k, mat.NewDense(r, o.p, flat))
 	}
 	return nil
 }

@@ -16,11 +16,11 @@ import (
 // method (Rasmussen & Williams, Algorithm 3.1, with W block-diagonal,
 // W_i = diag(π_i) − π_i π_iᵀ):
 //
-//	b = W·g + ∇log p(y|f),  B = I + W^½·K·W^½ = L·Lᵀ,
-//	a = b − W^½·B⁻¹·W^½·K·b,  g = K·a.
+//	b = W·g + ∇log p(y|f),  B = I + V·K·Vᵀ = L·Lᵀ,
+//	a = b − Vᵀ·B⁻¹·V·K·b,  g = K·a,
 //
-// At the mode δ = s·Jᵀ·a, and the logits' covariance at x is
-// s‖J(x)‖² − ‖F·J(x)ᵀ‖² with F = s·L⁻¹·W^½·J.
+// with W = Vᵀ·V (see blockSqrtHessian). At the mode δ = s·Jᵀ·a, and the
+// logits' covariance at x is s‖J(x)‖² − ‖L⁻¹·V·s·K(X, x)‖².
 func fitClassification[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f []float64, d *Data, o *Options, rep Report) (state, error) {
 	n, k := op.N(), op.K()
 	nk := n * k
@@ -34,11 +34,21 @@ func fitClassification[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f [
 		}
 		labels[i] = int(row[0])
 	}
-	if nk > maxDense {
-		return state{}, fmt.Errorf("classification solves a dense %d×%d system, more than %d; use fewer points", nk, nk, maxDense)
-	}
 	if o.PriorMean == "zero" {
 		f = make([]float64, nk) // the logits' prior mean
+	}
+	method := o.Method
+	if method == "auto" {
+		method = "function"
+		if op.P() < nk {
+			method = "parameter"
+		}
+	}
+	if method == "parameter" {
+		return laplaceParameter(ctx, op, f, labels, o, rep)
+	}
+	if nk > maxDense {
+		return state{}, fmt.Errorf("classification in function space solves a dense %d×%d system, more than %d; use --method parameter or fewer points", nk, nk, maxDense)
 	}
 	factors, err := op.Factors(ctx)
 	if err != nil {
@@ -52,22 +62,16 @@ func fitClassification[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f [
 		maskOutputs(k0d, k)
 	}
 	k0 := symmetric(k0d)
-	scales := []float64{o.PriorScale}
-	if o.PriorScale <= 0 {
-		scales = nil
-		for e := -3.0; e <= 2; e++ {
-			scales = append(scales, math.Pow(10, e))
-		}
-	}
 	var best *laplace
-	for _, s := range scales {
+	for _, s := range priorScales(o) {
 		lp, err := newtonLaplace(k0, s, f, labels, k)
 		if err != nil {
 			return state{}, err
 		}
-		if best == nil || lp.evidence > best.evidence {
-			best = lp
+		if best != nil && lp.evidence < best.evidence {
+			break
 		}
+		best = lp
 	}
 	// At the mode g = K·a, so δ = s·Jᵀ·a.
 	delta := make([]float64, op.P())
@@ -90,6 +94,127 @@ func fitClassification[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f [
 	return state{delta: delta, kern: ks, rep: rep}, nil
 }
 
+// priorScales is the ascending grid over which the Laplace evidence
+// chooses s when it is not given; the search stops at the first decrease.
+func priorScales(o *Options) []float64 {
+	if o.PriorScale > 0 {
+		return []float64{o.PriorScale}
+	}
+	var out []float64
+	for e := -3.0; e <= 2; e++ {
+		out = append(out, math.Pow(10, e))
+	}
+	return out
+}
+
+// laplaceParameter finds the Laplace approximation in parameter space,
+// for p < nK: with logits f0 + J·δ and prior δ ~ N(0, s·I), Newton steps
+// δ += H⁻¹·(Jᵀ∇ − δ/s) with H = JᵀWJ + I/s = L·Lᵀ (backtracking while the
+// log posterior falls). The covariance factor is F = L⁻¹, and the evidence
+// log p(y|δ̂) − ‖δ̂‖²/2s − ½(p·log s + log det H).
+func laplaceParameter[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 []float64, labels []int, o *Options, rep Report) (state, error) {
+	nk, p := len(f0), op.P()
+	k := op.K()
+	if nk*p > maxJacobian || p > maxDense {
+		return state{}, fmt.Errorf("classification in parameter space forms the %d×%d Jacobian and a %d×%d system; adapt fewer parameters (--params last:N)", nk, p, p, p)
+	}
+	jac, err := op.Jacobian(ctx)
+	if err != nil {
+		return state{}, err
+	}
+	type mode struct {
+		s, evidence float64
+		delta       []float64
+		l           *mat.TriDense
+		iters       int
+	}
+	var best *mode
+	for _, s := range priorScales(o) {
+		delta := make([]float64, p)
+		logPost := func(d []float64) float64 {
+			var jd mat.VecDense
+			jd.MulVec(jac, mat.NewVecDense(p, d))
+			_, _, ll := softmaxStats(f0, jd.RawVector().Data, labels, k)
+			return ll - dot(d, d)/(2*s)
+		}
+		psi := logPost(delta)
+		var chol *mat.Cholesky
+		it := 0
+		for it = 1; it <= 50; it++ {
+			var jd mat.VecDense
+			jd.MulVec(jac, mat.NewVecDense(p, delta))
+			probs, grad, _ := softmaxStats(f0, jd.RawVector().Data, labels, k)
+			if chol, err = precision(jac, probs, k, s); err != nil {
+				return state{}, err
+			}
+			var gv, step mat.VecDense
+			gv.MulVec(jac.T(), mat.NewVecDense(nk, grad))
+			gv.AddScaledVec(&gv, -1/s, mat.NewVecDense(p, delta))
+			if err := chol.SolveVecTo(&step, &gv); err != nil {
+				return state{}, numerical("Laplace step: %v", err)
+			}
+			next := append([]float64(nil), delta...)
+			eta := 1.0
+			var val float64
+			for half := 0; half < 30; half++ {
+				for i := range next {
+					next[i] = delta[i] + eta*step.AtVec(i)
+				}
+				if val = logPost(next); val >= psi {
+					break
+				}
+				eta /= 2
+			}
+			copy(delta, next)
+			done := math.Abs(val-psi) <= 1e-9*math.Max(1, math.Abs(val))
+			psi = max(psi, val)
+			if done {
+				break
+			}
+		}
+		var jd mat.VecDense
+		jd.MulVec(jac, mat.NewVecDense(p, delta))
+		probs, _, _ := softmaxStats(f0, jd.RawVector().Data, labels, k)
+		if chol, err = precision(jac, probs, k, s); err != nil {
+			return state{}, err
+		}
+		var l mat.TriDense
+		chol.LTo(&l)
+		ev := psi - 0.5*(float64(p)*math.Log(s)+chol.LogDet())
+		if best != nil && ev < best.evidence {
+			break // past the evidence's maximum along the ascending grid
+		}
+		best = &mode{s: s, evidence: ev, delta: delta, l: &l, iters: it}
+	}
+	var linv mat.TriDense
+	if err := linv.InverseTri(best.l); err != nil {
+		return state{}, numerical("inverting the Cholesky factor: %v", err)
+	}
+	rep.Method = "parameter"
+	rep.Solver = "laplace-newton"
+	rep.PriorScale = best.s
+	rep.ScaleFitted = o.PriorScale <= 0
+	rep.Iterations = best.iters
+	rep.LogMarginal = best.evidence
+	return state{delta: best.delta, f: mat.DenseCopyOf(&linv), rep: rep}, nil
+}
+
+// precision factors H = JᵀWJ + I/s = (VJ)ᵀ(VJ) + I/s.
+func precision(jac *mat.Dense, probs []float64, k int, s float64) (*mat.Cholesky, error) {
+	vj := blockSqrtHessian(probs, k).mulRows(jac)
+	_, p := jac.Dims()
+	var h mat.SymDense
+	h.SymOuterK(1, vj.T())
+	for i := 0; i < p; i++ {
+		h.SetSym(i, i, h.At(i, i)+1/s)
+	}
+	var chol mat.Cholesky
+	if !chol.Factorize(&h) {
+		return nil, numerical("Laplace: the posterior precision JᵀWJ + I/s (%d×%d) is not positive definite (s=%g)", p, p, s)
+	}
+	return &chol, nil
+}
+
 type laplace struct {
 	s        float64
 	a        []float64
@@ -109,11 +234,11 @@ func newtonLaplace(k0 *mat.SymDense, s float64, f0 []float64, labels []int, k in
 	a := make([]float64, nk)
 	psi := math.Inf(-1)
 	var lp *laplace
-	for it := 1; it <= 100; it++ {
+	for it := 1; it <= 50; it++ {
 		probs, grad, _ := softmaxStats(f0, g, labels, k)
 		w := blockSqrtHessian(probs, k)
-		// b = W·g + ∇ with W = W^½·W^½.
-		b := w.mulVec(w.mulVec(g))
+		// b = W·g + ∇ with W = Vᵀ·V.
+		b := w.mulVecT(w.mulVec(g))
 		for i := range b {
 			b[i] += grad[i]
 		}
@@ -126,17 +251,28 @@ func newtonLaplace(k0 *mat.SymDense, s float64, f0 []float64, labels []int, k in
 		if err := chol.SolveVecTo(&sol, mat.NewVecDense(nk, w.mulVec(kb.RawVector().Data))); err != nil {
 			return nil, numerical("Laplace solve: %v", err)
 		}
-		corr := w.mulVec(sol.RawVector().Data)
-		for i := range a {
-			a[i] = b[i] - corr[i]
+		corr := w.mulVecT(sol.RawVector().Data)
+		aNew := make([]float64, nk)
+		for i := range aNew {
+			aNew[i] = b[i] - corr[i]
 		}
 		var gv mat.VecDense
-		gv.MulVec(kern, mat.NewVecDense(nk, a))
-		copy(g, gv.RawVector().Data)
-		_, _, loglik := softmaxStats(f0, g, labels, k)
-		next := -0.5*dot(a, g) + loglik
+		gv.MulVec(kern, mat.NewVecDense(nk, aNew))
+		gNew := gv.RawVector().Data
+		// Backtrack while Ψ(g) = −½aᵀg + log p(y|f) falls: Newton's full
+		// step overshoots when the prior is wide.
+		next := objective(f0, aNew, gNew, labels, k)
+		for half := 0; next < psi && half < 30; half++ {
+			for i := range aNew {
+				aNew[i] = 0.5 * (aNew[i] + a[i])
+				gNew[i] = 0.5 * (gNew[i] + g[i])
+			}
+			next = objective(f0, aNew, gNew, labels, k)
+		}
+		copy(a, aNew)
+		copy(g, gNew)
 		lp = &laplace{s: s, a: append([]float64(nil), a...), iters: it, evidence: next}
-		if math.Abs(next-psi) <= 1e-10*math.Max(1, math.Abs(next)) {
+		if math.Abs(next-psi) <= 1e-9*math.Max(1, math.Abs(next)) {
 			break
 		}
 		psi = next
@@ -157,10 +293,11 @@ func newtonLaplace(k0 *mat.SymDense, s float64, f0 []float64, labels []int, k in
 	return lp, nil
 }
 
-// laplaceSystem factors B = I + W^½·K·W^½.
+// laplaceSystem factors B = I + V·K·Vᵀ.
 func laplaceSystem(kern *mat.SymDense, w *blockDiag, s float64) (*mat.Cholesky, error) {
 	nk := kern.SymmetricDim()
-	bm := w.mulRows(w.mulRows(mat.DenseCopyOf(kern)).T())
+	vk := w.mulRows(kern)
+	bm := w.mulRows(mat.DenseCopyOf(vk.T()))
 	sym := mat.NewSymDense(nk, nil)
 	for i := 0; i < nk; i++ {
 		for j := i; j < nk; j++ {
@@ -173,9 +310,16 @@ func laplaceSystem(kern *mat.SymDense, w *blockDiag, s float64) (*mat.Cholesky, 
 	}
 	var chol mat.Cholesky
 	if !chol.Factorize(sym) {
-		return nil, numerical("Laplace: I + W^½KW^½ is not positive definite (s=%g)", s)
+		return nil, numerical("Laplace: I + V·K·Vᵀ is not positive definite (s=%g)", s)
 	}
 	return &chol, nil
+}
+
+// objective is Ψ = −½aᵀg + Σ log π_{y_i}(f0 + g), the log posterior of
+// the latent deviations g = K·a up to a constant.
+func objective(f0, a, g []float64, labels []int, k int) float64 {
+	_, _, loglik := softmaxStats(f0, g, labels, k)
+	return -0.5*dot(a, g) + loglik
 }
 
 // softmaxStats returns π = softmax(f0 + g) per example, ∇ = y − π, and the
@@ -229,6 +373,20 @@ func (m *blockDiag) mulVec(v []float64) []float64 {
 	return out
 }
 
+// mulVecT returns Mᵀ·v.
+func (m *blockDiag) mulVecT(v []float64) []float64 {
+	out := make([]float64, len(v))
+	k := m.k
+	for bi, blk := range m.blocks {
+		for a := 0; a < k; a++ {
+			for b := 0; b < k; b++ {
+				out[bi*k+b] += blk[a*k+b] * v[bi*k+a]
+			}
+		}
+	}
+	return out
+}
+
 // mulRows returns M·X for a matrix X with as many rows as M.
 func (m *blockDiag) mulRows(x mat.Matrix) *mat.Dense {
 	r, c := x.Dims()
@@ -258,34 +416,23 @@ func sliceRows(x mat.Matrix, i0, i1 int) mat.Matrix {
 	return out
 }
 
-// blockSqrtHessian returns W^½, block-diagonal with the symmetric square
-// root of each W_i = diag(π_i) − π_i π_iᵀ.
+// blockSqrtHessian returns V, block-diagonal with a factor of each
+// W_i = diag(π_i) − π_i π_iᵀ = V_iᵀ·V_i: V_i = diag(√π_i)·(I − 1·π_iᵀ)
+// (since Σπ = 1). It needs no eigendecomposition and stays exact when π_i
+// is one-hot.
 func blockSqrtHessian(probs []float64, k int) *blockDiag {
 	w := &blockDiag{k: k}
 	for i0 := 0; i0 < len(probs); i0 += k {
-		h := mat.NewSymDense(k, nil)
-		for a := 0; a < k; a++ {
-			for b := a; b < k; b++ {
-				v := -probs[i0+a] * probs[i0+b]
-				if a == b {
-					v += probs[i0+a]
-				}
-				h.SetSym(a, b, v)
-			}
-		}
-		var eig mat.EigenSym
-		eig.Factorize(h, true)
-		var q mat.Dense
-		eig.VectorsTo(&q)
-		vals := eig.Values(nil)
+		p := probs[i0 : i0+k]
 		blk := make([]float64, k*k)
 		for a := 0; a < k; a++ {
+			sa := math.Sqrt(p[a])
 			for b := 0; b < k; b++ {
-				s := 0.0
-				for c, l := range vals {
-					s += q.At(a, c) * math.Sqrt(max(l, 0)) * q.At(b, c)
+				v := -p[b]
+				if a == b {
+					v++
 				}
-				blk[a*k+b] = s
+				blk[a*k+b] = sa * v
 			}
 		}
 		w.blocks = append(w.blocks, blk)
