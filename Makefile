@@ -2,7 +2,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: test vet fmt unit purego race build fuzz bench bench-gemm experiments
+.PHONY: test vet fmt unit purego race build fuzz fuzz-short bench bench-gemm experiments test-ort
 
 test: vet fmt unit purego race
 
@@ -26,3 +26,28 @@ purego:
 # The race detector over the concurrent paths.
 race:
 	$(GO) test -count=1 -race -short ./simd/... ./gpadapt/...
+
+# Each fuzz target for two minutes (FUZZTIME=30s make fuzz for less).
+fuzz:
+	bash scripts/fuzz.sh $${FUZZTIME:-2m}
+
+fuzz-short:
+	bash scripts/fuzz.sh 10s
+
+# Go against PyTorch and ONNX Runtime in one run; rewrites BENCHMARKS.md.
+# Needs Python 3 and PyPI (bench/requirements.txt, in bench/.venv).
+bench:
+	bash bench/run.sh
+
+# SGEMM against OpenBLAS (Debian's libopenblas-dev) through cgo. The
+# environment's OPENBLAS_CORETYPE=Haswell is unset for the AVX-512 run only.
+bench-gemm:
+	cd bench/gemm && env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE go run . -impl avx512 -threads 1,2 && OPENBLAS_CORETYPE=Haswell go run . -impl avx2 -threads 1,2
+
+# The paper's experiments, baselines and peers; rewrites EXPERIMENTS.md.
+experiments:
+	$(GO) run ./experiments/cmd/run -out EXPERIMENTS.md
+
+# The exported ONNX predictors in ONNX Runtime (fetches onnxruntime-node from npm).
+test-ort:
+	bash scripts/test-ort.sh
