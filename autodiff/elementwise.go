@@ -498,12 +498,13 @@ func newBinary[T Float](op binaryOp) func(n *Node) (*elemBinary[T], error) {
 		if n.Attrs.Has("broadcast") || n.Attrs.Has("axis") {
 			return nil, fmt.Errorf("%s: legacy broadcast/axis attributes (opset < 7) are not supported", n.OpType)
 		}
+		node := op // a copy: op is shared by every node of this type
 		if n.IntOut && n.OpType == "Div" {
 			// Integer division truncates toward zero; it has no derivative
 			// (integer values carry no tangents).
-			op.f = func(a, b float64) float64 { return math.Trunc(a / b) }
+			node.f = func(a, b float64) float64 { return math.Trunc(a / b) }
 		}
-		return &elemBinary[T]{op: op}, nil
+		return &elemBinary[T]{op: node}, nil
 	}
 }
 
