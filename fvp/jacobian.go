@@ -50,7 +50,7 @@ func (o *Op[T]) EachRows(ctx context.Context, visit func(row0 int, rows *mat.Den
 		for d := 0; d < r; d++ {
 			g.Data[d*r+d] = 1
 		}
-		params, _, err := o.e.VJP(t, r, []*autodiff.Tensor[T]{g})
+		params, err := o.e.VJPParams(t, r, []*autodiff.Tensor[T]{g})
 		if err != nil {
 			return err
 		}

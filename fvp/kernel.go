@@ -41,10 +41,12 @@ type plan struct {
 }
 
 type layerPlan struct {
-	node  int     // index of the consuming node
-	scale float64 // α² (or β² for a Gemm bias)
-	bias  bool    // the parameter is a bias: its input is ones
-	param int     // value id
+	node   int     // index of the consuming node
+	scale  float64 // α² (or β² for a Gemm bias)
+	bias   bool    // the parameter is a bias: its input is ones
+	param  int     // value id
+	active int     // index in the active list
+	transB bool    // a Gemm weight stored [out, in]
 }
 
 // makePlan finds the active parameters that factorize: a Gemm's B (transA
@@ -69,6 +71,7 @@ func (o *Op[T]) makePlan() plan {
 		off += o.sizes[j]
 		lp, ok := factorizable(g, consumers[id], id, tape)
 		if ok {
+			lp.active = j
 			pl.layer = append(pl.layer, lp)
 			continue
 		}
@@ -102,7 +105,7 @@ func factorizable[T autodiff.Float](g *autodiff.Graph, cons []int, id int, tape 
 		alpha, beta := n.Attrs.Float("alpha", 1), n.Attrs.Float("beta", 1)
 		switch {
 		case slot == 1:
-			return layerPlan{node: cons[0], scale: alpha * alpha, param: id}, true
+			return layerPlan{node: cons[0], scale: alpha * alpha, param: id, transB: n.Attrs.Int("transB", 0) != 0}, true
 		case slot == 2 && biasLike(p.Shape, out.Shape):
 			return layerPlan{node: cons[0], scale: beta * beta, bias: true, param: id}, true
 		}
@@ -164,7 +167,7 @@ func (o *Op[T]) Factors(ctx context.Context) (*Factors, error) {
 				seed.Data[k*out.Len()+i*o.k+k] = 1
 			}
 		}
-		cot, err := o.e.VJPValues(t, o.k, []*autodiff.Tensor[T]{seed})
+		cot, err := o.e.ParamVJPValues(t, o.k, []*autodiff.Tensor[T]{seed})
 		if err != nil {
 			return nil, err
 		}
@@ -286,4 +289,63 @@ func dot(a, b []float64) float64 {
 		s += a[i] * b[i]
 	}
 	return s
+}
+
+// GaussNewtonDiag returns the diagonal of JᵀJ, the per-parameter sum of
+// squared gradients over the data, from the factors f of this operator's
+// data (as Factors returned them): for a dense layer's weight
+// Σ_{i,k} α²·x_{ia}²·g_{ik,b}², for a bias Σ_{i,k} β²·g_{ik,b}², and the
+// column sums of squares of the explicit rows for the rest.
+func (o *Op[T]) GaussNewtonDiag(f *Factors) ([]float64, error) {
+	pl := o.makePlan()
+	if len(pl.layer) != len(f.Layers) {
+		return nil, fmt.Errorf("fvp.GaussNewtonDiag: factors of another operator")
+	}
+	d := make([]float64, o.p)
+	for li, lp := range pl.layer {
+		l := f.Layers[li]
+		off := pl.offset[lp.active]
+		nk, out := l.G.Dims()
+		g2 := make([]float64, out) // Σ_k g² per example, reused
+		for i := 0; i < f.N; i++ {
+			clear(g2)
+			for k := 0; k < f.K; k++ {
+				for b, v := range l.G.RawRowView(i*f.K + k) {
+					g2[b] += v * v
+				}
+			}
+			if l.X == nil {
+				for b, v := range g2 {
+					d[off+b] += l.Scale * v
+				}
+				continue
+			}
+			x := l.X.RawRowView(i)
+			for a, xv := range x {
+				x2 := l.Scale * xv * xv
+				for b, gv := range g2 {
+					if lp.transB {
+						d[off+b*len(x)+a] += x2 * gv
+					} else {
+						d[off+a*out+b] += x2 * gv
+					}
+				}
+			}
+		}
+		_ = nk
+	}
+	if f.Rows != nil {
+		r, _ := f.Rows.Dims()
+		for i := 0; i < r; i++ {
+			row := f.Rows.RawRowView(i)
+			c := 0
+			for _, j := range pl.rest {
+				for e := 0; e < o.sizes[j]; e++ {
+					d[pl.offset[j]+e] += row[c] * row[c]
+					c++
+				}
+			}
+		}
+	}
+	return d, nil
 }

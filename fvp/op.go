@@ -131,7 +131,7 @@ func (o *Op[T]) JT(ctx context.Context, dst, w []float64, r int) error {
 				g.Data[d*per+j] = T(w[d*nk+i0+j])
 			}
 		}
-		params, _, err := o.e.VJP(t, r, []*autodiff.Tensor[T]{g})
+		params, err := o.e.VJPParams(t, r, []*autodiff.Tensor[T]{g})
 		if err != nil {
 			return err
 		}

@@ -201,5 +201,17 @@ func TestFactorsMatchJacobian(t *testing.T) {
 			diag[i] = self.At(i, i)
 		}
 		expectClose(t, "kernel diagonal", fa.Diag(), diag, 1e-12)
+		gnd, err := opA.GaussNewtonDiag(fa)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var jtj mat.Dense
+		jtj.Mul(ja.T(), ja)
+		_, np := ja.Dims()
+		wantGN := make([]float64, np)
+		for i := range wantGN {
+			wantGN[i] = jtj.At(i, i)
+		}
+		expectClose(t, "Gauss-Newton diagonal", gnd, wantGN, 1e-12)
 	}
 }

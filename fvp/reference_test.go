@@ -1,6 +1,7 @@
 package fvp_test
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/onnx-adapt/onnx-adapt/autodiff"
+	"github.com/onnx-adapt/onnx-adapt/fvp"
 	"github.com/onnx-adapt/onnx-adapt/onnximport"
 )
 
@@ -158,4 +160,46 @@ func toF64[T autodiff.Float](v []T) []float64 {
 	return out
 }
 
-var _ = math.Abs
+
+
+// TestGaussNewtonDiagTransposedWeights checks the diagonal of JᵀJ on
+// PyTorch's layout (Gemm with transB = 1) and on a CNN whose convolutions
+// go through explicit rows, against the explicit Jacobian.
+func TestGaussNewtonDiagTransposedWeights(t *testing.T) {
+	for _, name := range []string{"sine-mlp", "digits-cnn"} {
+		g, err := onnximport.Load("../models/"+name+"/model.onnx", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := autodiff.NewEngine[float64](g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shape := append([]int{5}, g.Values[g.Inputs[0]].Shape[1:]...)
+		x := autodiff.New[float64](shape...)
+		for i := range x.Data {
+			x.Data[i] = math.Sin(float64(i))
+		}
+		op, err := fvp.New(context.Background(), e, x, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := op.Factors(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := op.GaussNewtonDiag(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		jac, _ := op.Jacobian(context.Background())
+		nk, p := jac.Dims()
+		want := make([]float64, p)
+		for i := 0; i < nk; i++ {
+			for j, v := range jac.RawRowView(i) {
+				want[j] += v * v
+			}
+		}
+		expectClose(t, name+" Gauss-Newton diagonal", got, want, 1e-12)
+	}
+}

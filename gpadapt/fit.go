@@ -12,8 +12,9 @@ import (
 )
 
 // Limits of the dense paths: the explicit Jacobian (nK·p float64 values)
-// and the dense systems (nK or p unknowns).
-const (
+// and the dense systems (nK or p unknowns). Variables so that tests can
+// lower them.
+var (
 	maxJacobian = 1 << 27
 	maxDense    = 20000
 )
@@ -119,19 +120,32 @@ func fit[T autodiff.Float](ctx context.Context, g *autodiff.Graph, active []int,
 		}
 	}
 	rep.Method = method
-	if (method == "function" && nk > maxDense) || (method == "parameter" && p > maxDense) {
-		return state{}, fmt.Errorf("%s space needs a dense system of %d unknowns, more than the %d this version solves; choose --method %s or fewer points/parameters (--params)", method, max(nk, p), maxDense, other(method))
+	// The parameter form solves by conjugate gradients when p is too large
+	// for a dense p×p system or an explicit Jacobian; its variance and the
+	// marginal likelihood still come from the nK×nK kernel.
+	iterative := method == "parameter" && (p > maxDense || nk*p > maxJacobian)
+	if nk > maxDense && (method == "function" || iterative) {
+		return state{}, fmt.Errorf("the posterior covariance needs a dense %d×%d kernel, more than %d outputs this version solves; use fewer points, or --method parameter with fewer parameters (--params)", nk, nk, maxDense)
 	}
-	var st state
-	if method == "function" {
+	if method == "function" || iterative {
 		progress(o, "kernel", 0, 1)
 		factors, err := op.Factors(ctx)
 		if err != nil {
 			return state{}, err
 		}
 		progress(o, "kernel", 1, 1)
-		st, err = solveFunction(ctx, op, factors, r, o, rep)
-		return st, err
+		st, err := solveFunction(ctx, op, factors, r, o, rep)
+		if err != nil || !iterative {
+			return st, err
+		}
+		delta, iters, resid, err := parameterCG(ctx, op, factors, r, st.rep.Noise, st.rep.PriorScale, o)
+		if err != nil {
+			return state{}, err
+		}
+		st.delta = delta
+		st.rep.Method, st.rep.Solver = "parameter", "cg"
+		st.rep.Iterations, st.rep.Residual = iters, resid
+		return st, nil
 	}
 	if nk*p > maxJacobian {
 		return state{}, fmt.Errorf("the explicit Jacobian would hold %d×%d values, more than %d; adapt fewer parameters (--params last:N) or use --method function", nk, p, maxJacobian)

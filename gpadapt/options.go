@@ -37,9 +37,17 @@ type Options struct {
 	Threads     int // 0 means GOMAXPROCS
 	Seed        uint64
 	// Float64 runs every sweep in float64 (slower; for checks).
-	Float64  bool
-	Progress func(phase string, done, total int)
-	Logf     func(format string, args ...any)
+	Float64 bool
+	// Tol is the relative residual at which iterative solvers stop
+	// (0 means 1e-6), MaxIter their iteration cap (0 means 10,000).
+	Tol     float64
+	MaxIter int
+	// AcceptUnconverged returns the result of an iterative solver that hit
+	// MaxIter before Tol, with its residual in the Report, instead of an
+	// ErrNumerical error.
+	AcceptUnconverged bool
+	Progress          func(phase string, done, total int)
+	Logf              func(format string, args ...any)
 }
 
 // Data is the target-domain training set.
@@ -97,6 +105,12 @@ func (o *Options) withDefaults() Options {
 	}
 	if out.PriorMean == "" {
 		out.PriorMean = "network"
+	}
+	if out.Tol <= 0 {
+		out.Tol = 1e-6
+	}
+	if out.MaxIter <= 0 {
+		out.MaxIter = 10000
 	}
 	return out
 }
