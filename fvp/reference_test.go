@@ -160,8 +160,6 @@ func toF64[T autodiff.Float](v []T) []float64 {
 	return out
 }
 
-
-
 // TestGaussNewtonDiagTransposedWeights checks the diagonal of JᵀJ on
 // PyTorch's layout (Gemm with transB = 1) and on a CNN whose convolutions
 // go through explicit rows, against the explicit Jacobian.
