@@ -30,6 +30,12 @@ func problem(n int) (*autodiff.Graph, *Data, *autodiff.Tensor[float32]) {
 // denseReference computes the posterior with explicit inverses, in
 // float64, from the Jacobians of the training and test points.
 func denseReference(t *testing.T, g *autodiff.Graph, d *Data, xs *autodiff.Tensor[float32], noise, scale float64) (mean, std []float64, lml float64) {
+	return denseReferenceMasked(t, g, d, xs, noise, scale, false)
+}
+
+// denseReferenceMasked is denseReference with, when independent, the
+// kernel's entries between different outputs set to zero.
+func denseReferenceMasked(t *testing.T, g *autodiff.Graph, d *Data, xs *autodiff.Tensor[float32], noise, scale float64, independent bool) (mean, std []float64, lml float64) {
 	ctx := context.Background()
 	e, err := autodiff.NewEngine[float64](g)
 	if err != nil {
@@ -55,8 +61,23 @@ func denseReference(t *testing.T, g *autodiff.Graph, d *Data, xs *autodiff.Tenso
 			r.SetVec(i*len(row)+k, y-f[i*len(row)+k])
 		}
 	}
+	k := len(d.Y[0])
+	mask := func(m *mat.Dense) {
+		if !independent {
+			return
+		}
+		r, c := m.Dims()
+		for i := 0; i < r; i++ {
+			for l := 0; l < c; l++ {
+				if i%k != l%k {
+					m.Set(i, l, 0)
+				}
+			}
+		}
+	}
 	var a mat.Dense
 	a.Mul(j, j.T())
+	mask(&a)
 	a.Scale(scale, &a)
 	for i := 0; i < nk; i++ {
 		a.Set(i, i, a.At(i, i)+noise)
@@ -67,6 +88,7 @@ func denseReference(t *testing.T, g *autodiff.Graph, d *Data, xs *autodiff.Tenso
 	}
 	var cross, tmp, m mat.Dense
 	cross.Mul(js, j.T()) // J*·Jᵀ
+	mask(&cross)
 	tmp.Mul(&cross, &ainv)
 	var mv mat.VecDense
 	mv.MulVec(&tmp, r)
@@ -203,5 +225,38 @@ func TestSaveLoad(t *testing.T) {
 	}
 	if _, err := saved.Bind(testnet.MLP(99, 2, 6, 5, 2)); !errors.Is(err, ErrBadFile) {
 		t.Errorf("another model: got %v", err)
+	}
+}
+
+// TestIndependentOutputs checks the independent-outputs option against the
+// dense reference with the cross-output kernel entries removed, and that
+// it differs from the coupled posterior.
+func TestIndependentOutputs(t *testing.T) {
+	g, d, xs := problem(12)
+	const noise, scale = 0.05, 0.7
+	wantMean, wantStd, wantLML := denseReferenceMasked(t, g, d, xs, noise, scale, true)
+	coupledMean, _, _ := denseReference(t, g, d, xs, noise, scale)
+	p, err := Fit(context.Background(), g, d, &Options{Noise: noise, PriorScale: scale, Independent: true, Float64: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pred, err := p.Predict(xs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := relToMax(flatten(pred.Mean), wantMean); e > 1e-10 {
+		t.Errorf("mean off by %.3g", e)
+	}
+	if e := relToMax(flatten(pred.Std), wantStd); e > 1e-10 {
+		t.Errorf("std off by %.3g", e)
+	}
+	if math.Abs(p.Report().LogMarginal-wantLML) > 1e-8*math.Abs(wantLML) {
+		t.Errorf("log marginal %.10g, dense %.10g", p.Report().LogMarginal, wantLML)
+	}
+	if relToMax(wantMean, coupledMean) < 1e-6 {
+		t.Error("the masked reference equals the coupled one: the test cannot tell them apart")
+	}
+	if _, linear := p.Delta(); linear {
+		t.Error("independent outputs reported as f + J·δ")
 	}
 }
