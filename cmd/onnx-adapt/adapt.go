@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/onnx-adapt/onnx-adapt/autodiff"
 	"github.com/onnx-adapt/onnx-adapt/dataset"
@@ -59,10 +58,18 @@ Flags of the adaptation (before or after MODEL.onnx):
                          classification label,prob_0,...
   --out FILE             save the fitted predictor (with the model inside) for
                          'onnx-adapt predict FILE --input DATA.csv'
+  --plot FILE.png        draw the adaptation: for one input feature, the target
+                         points, the base network and the adapted mean with its
+                         95% predictive band; otherwise calibration beside
+                         predicted against true (regression), or the reliability
+                         diagram (classification), on the --test rows (else the
+                         --target rows)
   --batch N              rows per sweep (default 256)
   --threads N            threads (default 0: every core)
   --seed N               random seed (default 1)
   --float64              compute in float64 (slower; for checks)
+  --independent          treat the outputs as independent GPs (drop the
+                         coupling through shared parameters)
   --quiet                print no progress and no summary
   --json                 print the summary as one JSON object on stdout
 
@@ -91,10 +98,11 @@ type adaptFlags struct {
 	target, test, targetCols    string
 	task, noise, priorScale     string
 	params, method, priorMean   string
-	predictions, out            string
+	predictions, out, plot      string
 	batch, threads              int
 	seed                        uint64
 	float64, quiet, json        bool
+	independent                 bool
 	noiseValue, priorScaleValue float64
 }
 
@@ -114,8 +122,10 @@ func (f *adaptFlags) define(fs *flag.FlagSet) {
 	fs.IntVar(&f.threads, "threads", 0, "")
 	fs.Uint64Var(&f.seed, "seed", 1, "")
 	fs.BoolVar(&f.float64, "float64", false, "")
+	fs.BoolVar(&f.independent, "independent", false, "")
 	fs.BoolVar(&f.quiet, "quiet", false, "")
 	fs.BoolVar(&f.json, "json", false, "")
+	fs.StringVar(&f.plot, "plot", "", "")
 }
 
 // positiveOrAuto parses a flag that is a positive number or "auto" (0).
@@ -226,15 +236,11 @@ func cmdAdapt(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	modelPath := pos[0]
-	logw := stderr
-	if f.quiet {
-		logw = io.Discard
-	}
-	start := time.Now()
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(logw, "[%6.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
-	}
+	plog := newProgressLog(stderr, f.quiet)
+	defer plog.Close()
+	logf := plog.Logf
 
+	plog.Progress("loading", 0, 1)
 	g, err := loadModel(modelPath)
 	if err != nil {
 		return err
@@ -256,6 +262,7 @@ func cmdAdapt(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	plog.Progress("loading", 1, 1)
 	logf("read %d rows of %s", train.N, f.target)
 	e, err := autodiff.NewEngine[float32](g)
 	if err != nil {
@@ -280,22 +287,19 @@ func cmdAdapt(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stderr, "onnx-adapt: warning: --noise is ignored for classification (its likelihood has no noise variance)")
 	}
 	opts := &gpadapt.Options{
-		Task:       task,
-		Noise:      f.noiseValue,
-		PriorScale: f.priorScaleValue,
-		Params:     f.params,
-		Method:     f.method,
-		PriorMean:  f.priorMean,
-		Batch:      mi.batchFor(f.batch),
-		Threads:    f.threads,
-		Seed:       f.seed,
-		Float64:    f.float64,
-		Logf:       func(format string, args ...any) { logf(format, args...) },
-		Progress: func(phase string, done, total int) {
-			if done == total {
-				logf("%s done", phase)
-			}
-		},
+		Task:        task,
+		Noise:       f.noiseValue,
+		PriorScale:  f.priorScaleValue,
+		Params:      f.params,
+		Method:      f.method,
+		PriorMean:   f.priorMean,
+		Batch:       mi.batchFor(f.batch),
+		Threads:     f.threads,
+		Seed:        f.seed,
+		Float64:     f.float64,
+		Independent: f.independent,
+		Logf:        func(format string, args ...any) { logf(format, args...) },
+		Progress:    plog.Progress,
 	}
 	logf("fitting: %s, %d rows, %d output(s), %d parameter tensor(s)", task, train.N, k, len(active))
 	p, err := gpadapt.Fit(ctx, g, &gpadapt.Data{X: train.X, Y: train.Y}, opts)
@@ -337,7 +341,7 @@ func cmdAdapt(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var pred *gpadapt.Prediction
 	if f.test != "" || f.predictions != "" {
 		logf("predicting %d rows", predRows.N)
-		pred, err = p.Predict(predRows.X)
+		pred, err = predictWithProgress(ctx, p, predRows.X, plog.Progress)
 		if err != nil {
 			return err
 		}
@@ -358,6 +362,15 @@ func cmdAdapt(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		logf("wrote %d predictions to %s", n, f.predictions)
 		sum.Predictions = f.predictions
+	}
+	if f.plot != "" {
+		if err := writePlot(ctx, &plotInput{path: f.plot, model: modelPath, p: p, task: task, train: train, rows: predRows, pred: pred, inSample: f.test == "", logf: logf,
+			predict: func(x *autodiff.Tensor[float32]) (*gpadapt.Prediction, error) {
+				return predictWithProgress(ctx, p, x, plog.Progress)
+			}}); err != nil {
+			return err
+		}
+		logf("wrote the plot to %s", f.plot)
 	}
 	if f.out != "" {
 		if err := savePredictor(f.out, modelPath, p, train, task, mi); err != nil {
