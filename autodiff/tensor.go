@@ -3,6 +3,7 @@ package autodiff
 import (
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Float is the element type of the engine: float32 for production sweeps,
@@ -50,6 +51,71 @@ func Size(shape []int) int {
 		n *= d
 	}
 	return n
+}
+
+// DefaultMaxElements bounds the elements of one tensor that a kernel
+// allocates when its node sets no limit (Node.MaxElements): 2³¹, 8 GiB of
+// float32.
+const DefaultMaxElements = 1 << 31
+
+// LimitError is a tensor whose shape claims more elements than a limit
+// allows (or a negative dimension); it is returned before anything is
+// allocated.
+type LimitError struct {
+	Shape []int
+	Limit int
+}
+
+func (e *LimitError) Error() string {
+	for _, d := range e.Shape {
+		if d < 0 {
+			return fmt.Sprintf("shape %v has a negative dimension", e.Shape)
+		}
+	}
+	return fmt.Sprintf("a tensor of shape %v would exceed the limit of %d elements", e.Shape, e.Limit)
+}
+
+// CheckSize returns the number of elements of shape, or a *LimitError when
+// a dimension is negative or the count exceeds limit (counted without
+// overflow; limit <= 0 means DefaultMaxElements). It allocates nothing.
+func CheckSize(shape []int, limit int) (int, error) {
+	if limit <= 0 {
+		limit = DefaultMaxElements
+	}
+	n := 1
+	for _, d := range shape {
+		if d < 0 {
+			return 0, &LimitError{Shape: append([]int(nil), shape...), Limit: limit}
+		}
+		if d == 0 {
+			return 0, nil
+		}
+	}
+	for _, d := range shape {
+		if d > limit/n {
+			return 0, &LimitError{Shape: append([]int(nil), shape...), Limit: limit}
+		}
+		n *= d
+	}
+	return n, nil
+}
+
+// limited is embedded in the kernels whose output size is not bounded by
+// their inputs' (shapes read from inputs or attributes, broadcasting, outer
+// products): they check each output shape against the node's limit before
+// allocating it.
+type limited struct{ limit int }
+
+func (l *limited) setLimit(n int) { l.limit = n }
+
+// checkOut checks the output shapes against the limit.
+func (l *limited) checkOut(shapes ...[]int) error {
+	for _, s := range shapes {
+		if _, err := CheckSize(s, l.limit); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Strides returns the row-major strides of shape.
@@ -101,17 +167,7 @@ func (t *Tensor[T]) Ints() []int {
 }
 
 // SameShape reports whether a and b have equal shapes.
-func SameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
+func SameShape(a, b []int) bool { return slices.Equal(a, b) }
 
 // BroadcastShapes returns the numpy broadcast of the shapes, or an error.
 func BroadcastShapes(shapes ...[]int) ([]int, error) {

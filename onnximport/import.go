@@ -6,6 +6,7 @@ import (
 	"os"
 	"reflect"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 
@@ -17,11 +18,14 @@ import (
 // Options controls Load and Decode. A nil *Options means the defaults.
 type Options struct {
 	// MaxElements bounds the elements of any one tensor (initializer,
-	// Constant value or declared input). Default 1<<28.
+	// Constant value, declared input, or a tensor computed while folding
+	// constants and inferring shapes, checked before it is allocated).
+	// Default 1<<28.
 	MaxElements int
 	// MaxBytes bounds the total bytes of initializer and constant data,
-	// counted at 8 bytes an element (the graph holds them as float64).
-	// Default 1<<32.
+	// counted at 8 bytes an element (the graph holds them as float64), and
+	// separately those of the constants folded and of the tensors computed
+	// by shape inference. Default 1<<32.
 	MaxBytes int64
 	// NotBatched says the inputs are not batches: axis 0 of the inputs is
 	// an ordinary dimension, declared shapes are kept as they are, and the
@@ -290,7 +294,7 @@ func (b *builder) build() (*autodiff.Graph, error) {
 		if len(wn.In) == 0 {
 			in = nil // onnx-go fakes an input "<name>/input" for input-less nodes
 		}
-		if !sameStrings(in, wn.In) || !sameStrings(op.Out, wn.Out) {
+		if !slices.Equal(in, wn.In) || !slices.Equal(op.Out, wn.Out) {
 			return nil, fmt.Errorf("node %d %q (%s): onnx-go gives inputs %q outputs %q, the model %q %q", i, wn.Name, wn.OpType, in, op.Out, wn.In, wn.Out)
 		}
 		attrs, err := convertAttrs(op.Attrs, wn)
@@ -367,8 +371,14 @@ func (b *builder) build() (*autodiff.Graph, error) {
 	}
 	g.Nodes = sorted
 	classify(g, initID, constOut)
+	// Folding and shape inference run the kernels: each tensor they make
+	// is bounded by MaxElements before it is allocated, and all of them
+	// together by MaxBytes. The engine's own limit applies afterwards.
+	for _, n := range g.Nodes {
+		n.MaxElements = b.o.MaxElements
+	}
 	if !b.o.NoFold {
-		if err := foldConstants(g); err != nil {
+		if err := foldConstants(g, b.o.MaxBytes); err != nil {
 			return nil, err
 		}
 	}
@@ -377,23 +387,14 @@ func (b *builder) build() (*autodiff.Graph, error) {
 	if !b.o.NotBatched {
 		hook = unpinBatch
 	}
-	if err := inferShapes(g, hook); err != nil {
+	if err := inferShapes(g, hook, b.o.MaxBytes); err != nil {
 		return nil, err
+	}
+	for _, n := range g.Nodes {
+		n.MaxElements = 0
 	}
 	compact(g)
 	return g, nil
-}
-
-func sameStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // toposort orders nodes so that every node follows the producers of its
