@@ -11,6 +11,7 @@ import (
 
 	"github.com/onnx-adapt/onnx-adapt/dataset"
 	"github.com/onnx-adapt/onnx-adapt/gpadapt"
+	"github.com/onnx-adapt/onnx-adapt/internal/benchcmd"
 )
 
 // Exit codes.
@@ -36,6 +37,9 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) (c
 			code = exitInternal
 		}
 	}()
+	if len(args) > 0 && args[0] == "bench" {
+		return benchcmd.Run(args[1:], stdout, stderr)
+	}
 	err := dispatch(ctx, args, stdout, stderr)
 	return report(err, stderr)
 }
@@ -72,6 +76,8 @@ func cmdHelp(args []string, stdout io.Writer) error {
 		io.WriteString(stdout, gradcheckUsage)
 	case "data":
 		io.WriteString(stdout, dataUsage)
+	case "bench":
+		io.WriteString(stdout, benchcmd.Usage)
 	default:
 		return usagef("no help for %q: try onnx-adapt help, or help inspect, predict, gradcheck, data", args[0])
 	}

@@ -1,0 +1,142 @@
+// Command gemm compares simd.Sgemm with OpenBLAS's cblas_sgemm, side by side,
+// on the same square and tall-skinny products, and prints a markdown table of
+// median GFLOP/s.
+//
+//	go run . -impl avx512 -threads 1,2
+//
+// OpenBLAS picks its kernels from OPENBLAS_CORETYPE (unset: from the CPU);
+// the table says which core ran.
+package main
+
+/*
+#cgo LDFLAGS: -lopenblas
+#include <cblas.h>
+*/
+import "C"
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/onnx-adapt/onnx-adapt/simd"
+)
+
+type shape struct {
+	name    string
+	m, n, k int
+}
+
+func main() {
+	impl := flag.String("impl", "", "simd implementation to run (default: the one chosen at start-up)")
+	threadList := flag.String("threads", "1,2", "comma-separated thread counts")
+	runs := flag.Int("runs", 7, "timed runs per size; the median is reported")
+	minRun := flag.Duration("mintime", 100*time.Millisecond, "minimum duration of one timed run")
+	sizes := flag.String("sizes", "64,128,256,512,1024,2048,512x512x16,512x512x64", "square sizes n, or MxKxN (M×K times K×N)")
+	flag.Parse()
+	if *impl != "" {
+		if err := simd.SetImpl(*impl); err != nil {
+			log.Fatal(err)
+		}
+	}
+	var shapes []shape
+	for _, s := range strings.Split(*sizes, ",") {
+		f := strings.Split(s, "x")
+		d := make([]int, len(f))
+		for i, x := range f {
+			v, err := strconv.Atoi(x)
+			if err != nil {
+				log.Fatalf("bad size %q", s)
+			}
+			d[i] = v
+		}
+		switch len(d) {
+		case 1:
+			shapes = append(shapes, shape{"n=" + s, d[0], d[0], d[0]})
+		case 3:
+			shapes = append(shapes, shape{s, d[0], d[2], d[1]})
+		default:
+			log.Fatalf("bad size %q", s)
+		}
+	}
+
+	core := C.GoString(C.openblas_get_corename())
+	fmt.Printf("OpenBLAS core: %s; config: %s\n", core, C.GoString(C.openblas_get_config()))
+	fmt.Printf("OPENBLAS_CORETYPE=%q; simd implementation: %s; GOMAXPROCS=%d\n\n", os.Getenv("OPENBLAS_CORETYPE"), simd.Impl(), runtime.GOMAXPROCS(0))
+	fmt.Printf("| size | threads | simd.Sgemm (%s) GFLOP/s | OpenBLAS (%s) GFLOP/s | ours/OpenBLAS |\n", simd.Impl(), core)
+	fmt.Println("|---|---|---|---|---|")
+	for _, ts := range strings.Split(*threadList, ",") {
+		threads, err := strconv.Atoi(ts)
+		if err != nil {
+			log.Fatalf("bad thread count %q", ts)
+		}
+		simd.SetThreads(threads)
+		C.openblas_set_num_threads(C.int(threads))
+		for _, sh := range shapes {
+			ours, theirs := measure(sh, *runs, *minRun)
+			fmt.Printf("| %s | %d | %.1f | %.1f | %.2f |\n", sh.name, threads, ours, theirs, ours/theirs)
+		}
+	}
+}
+
+// measure returns the median GFLOP/s of simd.Sgemm and cblas_sgemm, timing
+// them alternately so that both see the same machine load.
+func measure(sh shape, runs int, minRun time.Duration) (ours, theirs float64) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	a := make([]float32, sh.m*sh.k)
+	b := make([]float32, sh.k*sh.n)
+	c := make([]float32, sh.m*sh.n)
+	for i := range a {
+		a[i] = rng.Float32()
+	}
+	for i := range b {
+		b[i] = rng.Float32()
+	}
+	flops := 2 * float64(sh.m) * float64(sh.n) * float64(sh.k)
+	goF := func() { simd.Sgemm(false, false, sh.m, sh.n, sh.k, 1, a, sh.k, b, sh.n, 0, c, sh.n) }
+	cF := func() {
+		C.cblas_sgemm(C.CblasRowMajor, C.CblasNoTrans, C.CblasNoTrans, C.blasint(sh.m), C.blasint(sh.n), C.blasint(sh.k),
+			1, (*C.float)(unsafe.Pointer(&a[0])), C.blasint(sh.k), (*C.float)(unsafe.Pointer(&b[0])), C.blasint(sh.n),
+			0, (*C.float)(unsafe.Pointer(&c[0])), C.blasint(sh.n))
+	}
+	// Calibrate a repetition count giving runs of at least minRun.
+	reps := 1
+	for {
+		t := time.Now()
+		for i := 0; i < reps; i++ {
+			goF()
+		}
+		if time.Since(t) >= minRun/4 {
+			break
+		}
+		reps *= 2
+	}
+	reps *= 4
+	timeIt := func(f func()) float64 {
+		t := time.Now()
+		for i := 0; i < reps; i++ {
+			f()
+		}
+		return flops * float64(reps) / time.Since(t).Seconds() / 1e9
+	}
+	cF() // warm up OpenBLAS's buffers and threads
+	var g, o []float64
+	for r := 0; r < runs; r++ {
+		g = append(g, timeIt(goF))
+		o = append(o, timeIt(cF))
+	}
+	return median(g), median(o)
+}
+
+func median(x []float64) float64 {
+	slices.Sort(x)
+	return x[len(x)/2]
+}
