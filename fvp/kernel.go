@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/onnx-adapt/onnx-adapt/autodiff"
+	"github.com/onnx-adapt/onnx-adapt/simd"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -21,6 +22,9 @@ import (
 type Factors struct {
 	N, K   int
 	Layers []Layer
+	// Single marks factors of a float32 operator: Cross then multiplies
+	// them in float32 with the simd kernels and accumulates in float64.
+	Single bool
 	// Rows is nK × (parameters outside Layers): explicit gradient rows.
 	Rows *mat.Dense
 }
@@ -143,7 +147,9 @@ func biasLike(p, out []int) bool {
 func (o *Op[T]) Factors(ctx context.Context) (*Factors, error) {
 	pl := o.makePlan()
 	g := o.e.Graph()
-	f := &Factors{N: o.n, K: o.k}
+	var zero T
+	_, single := any(zero).(float32)
+	f := &Factors{N: o.n, K: o.k, Single: single}
 	nk := o.n * o.k
 	for _, lp := range pl.layer {
 		n := g.Nodes[lp.node]
@@ -224,20 +230,34 @@ func Cross(a, b *Factors) (*mat.Dense, error) {
 	if a.K != b.K || len(a.Layers) != len(b.Layers) || (a.Rows == nil) != (b.Rows == nil) {
 		return nil, fmt.Errorf("fvp.Cross: factors of different models")
 	}
-	k := a.K
-	out := mat.NewDense(a.N*k, b.N*k, nil)
-	var gg, xx mat.Dense
+	// Shapes that do not match (factors read back from a file) are an
+	// error, not a panic in the products below.
+	cols := func(m *mat.Dense) int { _, c := m.Dims(); return c }
 	for li := range a.Layers {
 		la, lb := a.Layers[li], b.Layers[li]
-		gg.Reset()
-		gg.Mul(la.G, lb.G.T())
+		if la.G == nil || lb.G == nil || cols(la.G) != cols(lb.G) || (la.X == nil) != (lb.X == nil) || (la.X != nil && cols(la.X) != cols(lb.X)) {
+			return nil, fmt.Errorf("fvp.Cross: factors of different models (layer %d)", li)
+		}
+	}
+	if a.Rows != nil && cols(a.Rows) != cols(b.Rows) {
+		return nil, fmt.Errorf("fvp.Cross: factors of different models (gradient rows)")
+	}
+	k := a.K
+	out := mat.NewDense(a.N*k, b.N*k, nil)
+	mul := outer64
+	if a.Single && b.Single {
+		mul = outer32
+	}
+	for li := range a.Layers {
+		la, lb := a.Layers[li], b.Layers[li]
+		gg := mul(la.G, lb.G)
+		var xx *mat.Dense
 		if la.X != nil {
-			xx.Reset()
-			xx.Mul(la.X, lb.X.T())
+			xx = mul(la.X, lb.X)
 		}
 		for i := 0; i < a.N*k; i++ {
 			row, grow := out.RawRowView(i), gg.RawRowView(i)
-			if la.X == nil {
+			if xx == nil {
 				for j, v := range grow {
 					row[j] += la.Scale * v
 				}
@@ -250,11 +270,42 @@ func Cross(a, b *Factors) (*mat.Dense, error) {
 		}
 	}
 	if a.Rows != nil {
-		var rr mat.Dense
-		rr.Mul(a.Rows, b.Rows.T())
-		out.Add(out, &rr)
+		out.Add(out, mul(a.Rows, b.Rows))
 	}
 	return out, nil
+}
+
+// outer64 returns a·bᵀ in float64.
+func outer64(a, b *mat.Dense) *mat.Dense {
+	var c mat.Dense
+	c.Mul(a, b.T())
+	return &c
+}
+
+// outer32 returns a·bᵀ computed in float32 by simd.Sgemm (for factors of
+// float32 sweeps, which hold float32 values).
+func outer32(a, b *mat.Dense) *mat.Dense {
+	m, w := a.Dims()
+	n, _ := b.Dims()
+	a32, b32 := toFloat32(a), toFloat32(b)
+	c32 := make([]float32, m*n)
+	simd.Sgemm(false, true, m, n, w, 1, a32, w, b32, w, 0, c32, n)
+	c := make([]float64, m*n)
+	for i, v := range c32 {
+		c[i] = float64(v)
+	}
+	return mat.NewDense(m, n, c)
+}
+
+func toFloat32(a *mat.Dense) []float32 {
+	r, c := a.Dims()
+	out := make([]float32, r*c)
+	for i := 0; i < r; i++ {
+		for j, v := range a.RawRowView(i) {
+			out[i*c+j] = float32(v)
+		}
+	}
+	return out
 }
 
 // Diag returns the diagonal of J·Jᵀ: the squared norm of each per-example,

@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 
 	"github.com/onnx-adapt/onnx-adapt/autodiff"
 	"github.com/onnx-adapt/onnx-adapt/fvp"
@@ -18,9 +20,13 @@ import (
 
 // The predictor file: a magic line, a format version, the length of the
 // payload, the payload (gob), and the SHA-256 of the payload.
+//
+// Version 2 holds Meta as a sorted list (a gob map made the bytes depend on
+// map order, and lets a few bytes claim a map of millions of entries) and
+// no fit time, so that a fit saved twice gives the same bytes.
 const (
 	magic         = "onnx-adapt predictor\n"
-	formatVersion = 1
+	formatVersion = 2
 	// MaxFileBytes bounds the payload a predictor file may claim.
 	MaxFileBytes = 1 << 34
 )
@@ -52,7 +58,8 @@ func (m *matrix) dense() (*mat.Dense, error) {
 	if m == nil {
 		return nil, nil
 	}
-	if m.R <= 0 || m.C <= 0 || m.R*m.C != len(m.Data) {
+	// R and C are bounded by the data before they are multiplied.
+	if m.R <= 0 || m.C <= 0 || m.R > len(m.Data) || m.C > len(m.Data) || m.R*m.C != len(m.Data) {
 		return nil, fmt.Errorf("%w: a %d×%d matrix with %d values", ErrBadFile, m.R, m.C, len(m.Data))
 	}
 	return mat.NewDense(m.R, m.C, m.Data), nil
@@ -65,6 +72,7 @@ type layerPayload struct {
 
 type kernelPayload struct {
 	N, K        int
+	Single      bool
 	Layers      []layerPayload
 	Rows        *matrix
 	L           *matrix
@@ -87,19 +95,26 @@ type payload struct {
 	Kernel      *kernelPayload
 	Report      Report
 	ModelBytes  []byte
-	Meta        map[string]string
+	Meta        []metaEntry // sorted by key
 }
+
+type metaEntry struct{ Key, Value string }
 
 // Save writes the predictor: what prediction needs, a fingerprint of the
 // model's parameters, and the caller's ModelBytes and Meta.
 func (p *Predictor) Save(w io.Writer) error {
+	rep := p.st.rep
+	rep.Seconds = 0 // the time a fit took is not part of it: the file is reproducible
 	pl := payload{
 		Task: p.task, ZeroPrior: p.zeroPrior, Batch: p.batch, Float64: p.float64,
 		Fingerprint: fingerprint(p.g), Delta: p.st.delta, F: toMatrix(p.st.f),
-		Report: p.st.rep, ModelBytes: p.ModelBytes, Meta: p.Meta,
+		Report: rep, ModelBytes: p.ModelBytes,
+	}
+	for _, k := range slices.Sorted(maps.Keys(p.Meta)) {
+		pl.Meta = append(pl.Meta, metaEntry{k, p.Meta[k]})
 	}
 	if ks := p.st.kern; ks != nil {
-		kp := &kernelPayload{N: ks.train.N, K: ks.train.K, Rows: toMatrix(ks.train.Rows), L: toMatrix(ks.l),
+		kp := &kernelPayload{N: ks.train.N, K: ks.train.K, Single: ks.train.Single, Rows: toMatrix(ks.train.Rows), L: toMatrix(ks.l),
 			S: ks.s, Alpha: ks.alpha, Independent: ks.independent}
 		for _, l := range ks.train.Layers {
 			kp.Layers = append(kp.Layers, layerPayload{Scale: l.Scale, X: toMatrix(l.X), G: toMatrix(l.G)})
@@ -112,8 +127,13 @@ func (p *Predictor) Save(w io.Writer) error {
 	for _, id := range p.active {
 		pl.Params = append(pl.Params, p.g.Values[id].Name)
 	}
+	return writeFile(w, &pl)
+}
+
+// writeFile writes the payload in the file format.
+func writeFile(w io.Writer, pl *payload) error {
 	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(&pl); err != nil {
+	if err := gob.NewEncoder(&buf).Encode(pl); err != nil {
 		return err
 	}
 	bw := bufio.NewWriter(w)
@@ -170,7 +190,11 @@ func Load(r io.Reader) (*Saved, error) {
 	if math.IsNaN(sumOf(pl.Delta)) {
 		return nil, fmt.Errorf("%w: NaN in the saved posterior", ErrBadFile)
 	}
-	return &Saved{pl: pl, ModelBytes: pl.ModelBytes, Meta: pl.Meta}, nil
+	meta := map[string]string{}
+	for _, e := range pl.Meta {
+		meta[e.Key] = e.Value
+	}
+	return &Saved{pl: pl, ModelBytes: pl.ModelBytes, Meta: meta}, nil
 }
 
 // Bind attaches the saved predictor to its model, which must be the model
@@ -195,8 +219,14 @@ func (s *Saved) Bind(g *autodiff.Graph) (*Predictor, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.pl.Batch < 0 || s.pl.Batch > 1<<24 {
+		return nil, fmt.Errorf("%w: batch size %d", ErrBadFile, s.pl.Batch)
+	}
+	if s.pl.Task != Regression && s.pl.Task != Classification {
+		return nil, fmt.Errorf("%w: unknown task %d", ErrBadFile, s.pl.Task)
+	}
 	p := &Predictor{g: g, active: active, task: s.pl.Task, zeroPrior: s.pl.ZeroPrior, batch: s.pl.Batch, float64: s.pl.Float64,
-		st: st, ModelBytes: s.pl.ModelBytes, Meta: s.pl.Meta}
+		st: st, ModelBytes: s.pl.ModelBytes, Meta: s.Meta}
 	if err := p.build(); err != nil {
 		return nil, err
 	}
@@ -254,11 +284,13 @@ func (pl *payload) state() (state, error) {
 		}
 		return st, nil
 	}
-	nk := kp.N * kp.K
-	if kp.N <= 0 || kp.K <= 0 {
+	// N and K are bounded before they are multiplied; every matrix below
+	// is then checked against nK, and holds its data.
+	if kp.N <= 0 || kp.K <= 0 || kp.N > 1<<31 || kp.K > 1<<31 {
 		return state{}, fmt.Errorf("%w: kernel of %d points and %d outputs", ErrBadFile, kp.N, kp.K)
 	}
-	train := &fvp.Factors{N: kp.N, K: kp.K}
+	nk := kp.N * kp.K
+	train := &fvp.Factors{N: kp.N, K: kp.K, Single: kp.Single}
 	if train.Rows, err = kp.Rows.dense(); err != nil {
 		return state{}, err
 	}
