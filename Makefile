@@ -25,7 +25,7 @@ purego:
 
 # The race detector over the concurrent paths.
 race:
-	$(GO) test -count=1 -race -short ./simd/... ./gpadapt/...
+	$(GO) test -count=1 -race -short ./simd/... ./gpadapt/... ./fvp/... ./cmd/...
 
 # Each fuzz target for two minutes (FUZZTIME=30s make fuzz for less).
 fuzz:

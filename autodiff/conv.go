@@ -64,17 +64,17 @@ func colRange(off, s, n, ny int) (lo, hi int) {
 	return lo, hi
 }
 
-// im2col writes one image z [cz, zs...] as cols [cz·kprod, ysz]: row
-// (c, kd, kh, kw), column (od, oh, ow) holds z[c, od·s+kd·d−p, ...], or 0
-// outside z.
-func im2col[T Float](g *convGeom, z, cols []T) {
+// im2col writes one image z [cz, zs...] as cols [cz·kprod, ysz] with row
+// stride ld (ysz for one image alone): row (c, kd, kh, kw), column
+// (od, oh, ow) holds z[c, od·s+kd·d−p, ...], or 0 outside z.
+func im2col[T Float](g *convGeom, z, cols []T, ld int) {
 	for c := 0; c < g.cz; c++ {
 		zc := z[c*g.zsz : (c+1)*g.zsz]
 		for k0 := 0; k0 < g.k[0]; k0++ {
 			for k1 := 0; k1 < g.k[1]; k1++ {
 				for k2 := 0; k2 < g.k[2]; k2++ {
 					row := ((c*g.k[0]+k0)*g.k[1]+k1)*g.k[2] + k2
-					dst := cols[row*g.ysz : (row+1)*g.ysz]
+					dst := cols[row*ld : row*ld+g.ysz]
 					off2 := k2*g.d[2] - g.p[2]
 					lo, hi := colRange(off2, g.s[2], g.zs[2], g.ys[2])
 					for o0 := 0; o0 < g.ys[0]; o0++ {
@@ -88,8 +88,14 @@ func im2col[T Float](g *convGeom, z, cols []T) {
 							}
 							src := zc[(i0*g.zs[1]+i1)*g.zs[2]:]
 							clear(seg[:lo])
-							for o2 := lo; o2 < hi; o2++ {
-								seg[o2] = src[o2*g.s[2]+off2]
+							if g.s[2] == 1 {
+								if lo < hi {
+									copy(seg[lo:hi], src[lo+off2:hi+off2])
+								}
+							} else {
+								for o2 := lo; o2 < hi; o2++ {
+									seg[o2] = src[o2*g.s[2]+off2]
+								}
 							}
 							clear(seg[hi:])
 						}
@@ -100,16 +106,17 @@ func im2col[T Float](g *convGeom, z, cols []T) {
 	}
 }
 
-// col2im is the adjoint of im2col: it adds cols [cz·kprod, ysz] into one
-// image z [cz, zs...], z[c, od·s+kd·d−p, ...] += cols[(c, kd, ...), (od, ...)].
-func col2im[T Float](g *convGeom, cols, z []T) {
+// col2im is the adjoint of im2col: it adds cols [cz·kprod, ysz] (row
+// stride ld) into one image z [cz, zs...],
+// z[c, od·s+kd·d−p, ...] += cols[(c, kd, ...), (od, ...)].
+func col2im[T Float](g *convGeom, cols, z []T, ld int) {
 	for c := 0; c < g.cz; c++ {
 		zc := z[c*g.zsz : (c+1)*g.zsz]
 		for k0 := 0; k0 < g.k[0]; k0++ {
 			for k1 := 0; k1 < g.k[1]; k1++ {
 				for k2 := 0; k2 < g.k[2]; k2++ {
 					row := ((c*g.k[0]+k0)*g.k[1]+k1)*g.k[2] + k2
-					src := cols[row*g.ysz : (row+1)*g.ysz]
+					src := cols[row*ld : row*ld+g.ysz]
 					off2 := k2*g.d[2] - g.p[2]
 					lo, hi := colRange(off2, g.s[2], g.zs[2], g.ys[2])
 					for o0 := 0; o0 < g.ys[0]; o0++ {
@@ -124,6 +131,13 @@ func col2im[T Float](g *convGeom, cols, z []T) {
 							}
 							seg := src[(o0*g.ys[1]+o1)*g.ys[2]:]
 							dst := zc[(i0*g.zs[1]+i1)*g.zs[2]:]
+							if g.s[2] == 1 && lo < hi {
+								d := dst[lo+off2 : hi+off2]
+								for e, v := range seg[lo:hi] {
+									d[e] += v
+								}
+								continue
+							}
 							for o2 := lo; o2 < hi; o2++ {
 								dst[o2*g.s[2]+off2] += seg[o2]
 							}
@@ -141,7 +155,7 @@ func colsOf[T Float](g *convGeom, z, buf []T) []T {
 	if g.direct {
 		return z
 	}
-	im2col(g, z, buf)
+	im2col(g, z, buf, g.ysz)
 	return buf
 }
 
@@ -152,10 +166,164 @@ func (g *convGeom) colsLen() int {
 	return g.cz * g.kprod * g.ysz
 }
 
+// Small images make narrow GEMMs (a 3×3 conv of 8×8 images is 8×64 by
+// 64 columns), so the routines below unfold a chunk of images side by
+// side, cols [cz·kprod, nb·ysz], and run one GEMM per chunk (and group)
+// instead of one per image; the results are laid back per image. A chunk
+// aims at convChunkCols columns and keeps each buffer under
+// convChunkElems elements; images of convChunkCols positions or more go
+// one at a time, as they lie.
+const (
+	convChunkCols  = 2048
+	convChunkElems = 1 << 21
+)
+
+// chunk returns the number of images of b to unfold together when the
+// widest buffer holds rows rows of nb·ysz columns.
+func (g *convGeom) chunk(b, rows int) int {
+	if g.ysz == 0 {
+		return 1
+	}
+	nb := convChunkCols / g.ysz
+	nb = min(nb, convChunkElems/max(1, rows*g.ysz))
+	return max(1, min(nb, b))
+}
+
+// colIndex returns the source of every element of one image's cols:
+// idx[row·ysz + o] is the index in the image z of cols[row, o], or −1 in
+// the padding. Small images have rows of a few elements, where im2col's
+// loops cost more than the copying; a table does it in one pass. It is
+// nil for a direct geometry or a large table (then im2col runs).
+func (g *convGeom) colIndex() []int32 {
+	n := g.cz * g.kprod * g.ysz
+	if g.direct || n > convIndexMax {
+		return nil
+	}
+	idx := make([]int32, 0, n)
+	for c := 0; c < g.cz; c++ {
+		for k0 := 0; k0 < g.k[0]; k0++ {
+			for k1 := 0; k1 < g.k[1]; k1++ {
+				for k2 := 0; k2 < g.k[2]; k2++ {
+					for o0 := 0; o0 < g.ys[0]; o0++ {
+						i0 := o0*g.s[0] + k0*g.d[0] - g.p[0]
+						for o1 := 0; o1 < g.ys[1]; o1++ {
+							i1 := o1*g.s[1] + k1*g.d[1] - g.p[1]
+							for o2 := 0; o2 < g.ys[2]; o2++ {
+								i2 := o2*g.s[2] + k2*g.d[2] - g.p[2]
+								j := int32(-1)
+								if i0 >= 0 && i0 < g.zs[0] && i1 >= 0 && i1 < g.zs[1] && i2 >= 0 && i2 < g.zs[2] {
+									j = int32(c*g.zsz + (i0*g.zs[1]+i1)*g.zs[2] + i2)
+								}
+								idx = append(idx, j)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return idx
+}
+
+// convIndexMax bounds colIndex's table (and so the image's zsz, which
+// fits an int32 below it).
+const convIndexMax = 1 << 18
+
+// unfold writes images i0 … i0+nb−1 of z as cols [cz·kprod, nb·ysz],
+// image i's columns starting at column i·ysz; idx is g.colIndex() or nil.
+func unfold[T Float](g *convGeom, z []T, i0, nb int, cols []T, idx []int32) {
+	ld, img := nb*g.ysz, g.cz*g.zsz
+	for i := 0; i < nb; i++ {
+		zi := z[(i0+i)*img : (i0+i+1)*img]
+		switch {
+		case g.direct:
+			for c := 0; c < g.cz; c++ {
+				copy(cols[c*ld+i*g.ysz:c*ld+(i+1)*g.ysz], zi[c*g.zsz:(c+1)*g.zsz])
+			}
+		case idx != nil:
+			for row := 0; row*g.ysz < len(idx); row++ {
+				d := cols[row*ld+i*g.ysz : row*ld+(i+1)*g.ysz]
+				for o, j := range idx[row*g.ysz : (row+1)*g.ysz] {
+					if j >= 0 {
+						d[o] = zi[j]
+					} else {
+						d[o] = 0
+					}
+				}
+			}
+		default:
+			im2col(g, zi, cols[i*g.ysz:], ld)
+		}
+	}
+}
+
+// fold is unfold's adjoint for one image: it adds cols [cz·kprod, ysz]
+// (row stride ld) into the image z.
+func fold[T Float](g *convGeom, cols, z []T, ld int, idx []int32) {
+	if idx == nil {
+		col2im(g, cols, z, ld)
+		return
+	}
+	for row := 0; row*g.ysz < len(idx); row++ {
+		s := cols[row*ld : row*ld+g.ysz]
+		for o, j := range idx[row*g.ysz : (row+1)*g.ysz] {
+			if j >= 0 {
+				z[j] += s[o]
+			}
+		}
+	}
+}
+
+// gatherImages copies images i0 … i0+nb−1 of x (each [ch, sp]) into
+// dst [ch, nb·sp], image i at column i·sp.
+func gatherImages[T Float](x []T, i0, nb, ch, sp int, dst []T) {
+	ld := nb * sp
+	for i := 0; i < nb; i++ {
+		xi := x[(i0+i)*ch*sp:]
+		for c := 0; c < ch; c++ {
+			copy(dst[c*ld+i*sp:c*ld+(i+1)*sp], xi[c*sp:(c+1)*sp])
+		}
+	}
+}
+
+// scatterImages is the inverse of gatherImages: it writes (add=false) or
+// adds (add=true) src [ch, nb·sp] into images i0 … i0+nb−1 of x.
+func scatterImages[T Float](src, x []T, i0, nb, ch, sp int, add bool) {
+	ld := nb * sp
+	for i := 0; i < nb; i++ {
+		xi := x[(i0+i)*ch*sp:]
+		for c := 0; c < ch; c++ {
+			s, d := src[c*ld+i*sp:c*ld+(i+1)*sp], xi[c*sp:(c+1)*sp]
+			if !add {
+				copy(d, s)
+				continue
+			}
+			for e, v := range s {
+				d[e] += v
+			}
+		}
+	}
+}
+
 // convForward sets y = conv(z, w) for every image of z (b images
 // [cz, zs...] into y's [cy, ys...]).
 func convForward[T Float](g *convGeom, z, w, y []T) {
 	b := len(z) / (g.cz * g.zsz)
+	if nb := g.chunk(b, max(g.cz*g.kprod, g.cy)); nb > 1 {
+		cols := make([]T, g.cz*g.kprod*nb*g.ysz)
+		tmp := make([]T, g.cy*nb*g.ysz)
+		idx := g.colIndex()
+		for i0 := 0; i0 < b; i0 += nb {
+			n := min(nb, b-i0)
+			ld := n * g.ysz
+			unfold(g, z, i0, n, cols, idx)
+			for gr := 0; gr < g.group; gr++ {
+				gemm(false, false, g.cyg, ld, g.ckg, 1, w[gr*g.cyg*g.ckg:], g.ckg, cols[gr*g.ckg*ld:], ld, 0, tmp[gr*g.cyg*ld:], ld)
+			}
+			scatterImages(tmp, y, i0, n, g.cy, g.ysz, false)
+		}
+		return
+	}
 	buf := make([]T, g.colsLen())
 	for i := 0; i < b; i++ {
 		cols := colsOf(g, z[i*g.cz*g.zsz:(i+1)*g.cz*g.zsz], buf)
@@ -171,6 +339,27 @@ func convForward[T Float](g *convGeom, z, w, y []T) {
 func convBackData[T Float](g *convGeom, y, w, z []T) {
 	b := len(y) / (g.cy * g.ysz)
 	clear(z[:b*g.cz*g.zsz])
+	if nb := g.chunk(b, max(g.cz*g.kprod, g.cy)); nb > 1 {
+		cols := make([]T, g.cz*g.kprod*nb*g.ysz)
+		ys := make([]T, g.cy*nb*g.ysz)
+		idx := g.colIndex()
+		for i0 := 0; i0 < b; i0 += nb {
+			n := min(nb, b-i0)
+			ld := n * g.ysz
+			gatherImages(y, i0, n, g.cy, g.ysz, ys)
+			for gr := 0; gr < g.group; gr++ {
+				gemm(true, false, g.ckg, ld, g.cyg, 1, w[gr*g.cyg*g.ckg:], g.ckg, ys[gr*g.cyg*ld:], ld, 0, cols[gr*g.ckg*ld:], ld)
+			}
+			if g.direct { // cols are the images themselves, side by side
+				scatterImages(cols, z, i0, n, g.cz, g.zsz, true)
+				continue
+			}
+			for i := 0; i < n; i++ {
+				fold(g, cols[i*g.ysz:], z[(i0+i)*g.cz*g.zsz:(i0+i+1)*g.cz*g.zsz], ld, idx)
+			}
+		}
+		return
+	}
 	buf := make([]T, g.colsLen())
 	for i := 0; i < b; i++ {
 		zi := z[i*g.cz*g.zsz : (i+1)*g.cz*g.zsz]
@@ -192,7 +381,7 @@ func convBackImage[T Float](g *convGeom, y, w, z, buf []T) {
 		gemm(true, false, g.ckg, g.ysz, g.cyg, 1, w[gr*g.cyg*g.ckg:], g.ckg, y[gr*g.cyg*g.ysz:], g.ysz, beta, cols[gr*g.ckg*g.ysz:], g.ysz)
 	}
 	if !g.direct {
-		col2im(g, cols, z)
+		col2im(g, cols, z, g.ysz)
 	}
 }
 
@@ -202,6 +391,31 @@ func convBackImage[T Float](g *convGeom, y, w, z, buf []T) {
 func convWeightFwd[T Float](g *convGeom, z, dw, dy []T, r int) {
 	nb := len(z) / (g.cz * g.zsz)
 	wsz := g.cy * g.ckg
+	if cn := g.chunk(nb, max(g.cz*g.kprod, r*g.cy)); cn > 1 {
+		// One GEMM per chunk for every direction (group 1): the r weight
+		// blocks stack into the rows, [r·cy, ckg].
+		cols := make([]T, g.cz*g.kprod*cn*g.ysz)
+		tmp := make([]T, r*g.cy*cn*g.ysz)
+		idx := g.colIndex()
+		for i0 := 0; i0 < nb; i0 += cn {
+			n := min(cn, nb-i0)
+			ld := n * g.ysz
+			unfold(g, z, i0, n, cols, idx)
+			if g.group == 1 {
+				gemm(false, false, r*g.cy, ld, g.ckg, 1, dw, g.ckg, cols, ld, 0, tmp, ld)
+			} else {
+				for j := 0; j < r; j++ {
+					for gr := 0; gr < g.group; gr++ {
+						gemm(false, false, g.cyg, ld, g.ckg, 1, dw[j*wsz+gr*g.cyg*g.ckg:], g.ckg, cols[gr*g.ckg*ld:], ld, 0, tmp[(j*g.cy+gr*g.cyg)*ld:], ld)
+					}
+				}
+			}
+			for j := 0; j < r; j++ {
+				scatterImages(tmp[j*g.cy*ld:], dy[j*nb*g.cy*g.ysz:], i0, n, g.cy, g.ysz, true)
+			}
+		}
+		return
+	}
 	buf := make([]T, g.colsLen())
 	for i := 0; i < nb; i++ {
 		cols := colsOf(g, z[i*g.cz*g.zsz:(i+1)*g.cz*g.zsz], buf)
@@ -235,6 +449,31 @@ func convWeightBack[T Float](g *convGeom, y, dw, dz []T, r int) {
 func convWeightAdj[T Float](g *convGeom, z, gy, gw []T, r, nb int, zShared, gyShared bool) {
 	wsz := g.cy * g.ckg
 	imgZ, imgY := g.cz*g.zsz, g.cy*g.ysz
+	if cn := g.chunk(nb, max(g.cz*g.kprod, r*g.cy)); zShared && !gyShared && cn > 1 {
+		// Per chunk: cols once, the r cotangent blocks side by side in the
+		// rows [r·cy, n·ysz], and (group 1) one GEMM into every gw_j.
+		cols := make([]T, g.cz*g.kprod*cn*g.ysz)
+		ys := make([]T, r*g.cy*cn*g.ysz)
+		idx := g.colIndex()
+		for i0 := 0; i0 < nb; i0 += cn {
+			n := min(cn, nb-i0)
+			ld := n * g.ysz
+			unfold(g, z, i0, n, cols, idx)
+			for j := 0; j < r; j++ {
+				gatherImages(gy[j*nb*imgY:], i0, n, g.cy, g.ysz, ys[j*g.cy*ld:])
+			}
+			if g.group == 1 {
+				gemm(false, true, r*g.cy, g.ckg, ld, 1, ys, ld, cols, ld, 1, gw, g.ckg)
+				continue
+			}
+			for j := 0; j < r; j++ {
+				for gr := 0; gr < g.group; gr++ {
+					gemm(false, true, g.cyg, g.ckg, ld, 1, ys[(j*g.cy+gr*g.cyg)*ld:], ld, cols[gr*g.ckg*ld:], ld, 1, gw[j*wsz+gr*g.cyg*g.ckg:], g.ckg)
+				}
+			}
+		}
+		return
+	}
 	buf := make([]T, g.colsLen())
 	for i := 0; i < nb; i++ {
 		var cols []T
@@ -396,7 +635,10 @@ func newGeom(group int) convGeom {
 //
 //	JVP: dY = conv(dX, W) + conv(X, dW) + dB
 //	VJP: X̄ = convᵀ(Ȳ, W) (col2im), W̄ = Σ_n Ȳ_n·cols(X_n)ᵀ, B̄ = Σ_{n,o} Ȳ
-type conv[T Float] struct{ a convAttrs }
+type conv[T Float] struct {
+	limited
+	a convAttrs
+}
 
 func newConv[T Float](n *Node) (*conv[T], error) {
 	a, err := readConvAttrs(n)
@@ -465,6 +707,10 @@ func (c *conv[T]) Forward(in []*Tensor[T]) ([]*Tensor[T], error) {
 	if err != nil {
 		return nil, err
 	}
+	// The output, and the column buffer of one image.
+	if err := c.checkOut(shape, []int{g.ckg, max(g.ysz, g.zsz)}); err != nil {
+		return nil, err
+	}
 	y := New[T](shape...)
 	convForward(&g, in[0].Data, in[1].Data, y.Data)
 	if len(in) > 2 && in[2] != nil {
@@ -496,18 +742,29 @@ func (c *conv[T]) JVP(in, out, tin []*Tensor[T], r int) []*Tensor[T] {
 }
 
 func (c *conv[T]) VJP(in, out, gout []*Tensor[T], r int) []*Tensor[T] {
+	return c.VJPNeeded(in, out, gout, r, nil)
+}
+
+// VJPNeeded computes the cotangents of the wanted inputs only (a first
+// layer's X̄ costs as much as its forward pass).
+func (c *conv[T]) VJPNeeded(in, out, gout []*Tensor[T], r int, need []bool) []*Tensor[T] {
 	res := make([]*Tensor[T], len(in))
 	gy := gout[0]
 	if gy == nil {
 		return res
 	}
 	g, _, _ := c.geom(in)
-	gx := New[T](BlockShape(r, in[0].Shape)...)
-	convBackData(&g, gy.Data, in[1].Data, gx.Data)
-	gw := New[T](BlockShape(r, in[1].Shape)...)
-	convWeightAdj(&g, in[0].Data, gy.Data, gw.Data, r, in[0].Shape[0], true, false)
-	res[0], res[1] = gx, gw
-	if len(in) > 2 && in[2] != nil {
+	if wants(need, 0) {
+		gx := New[T](BlockShape(r, in[0].Shape)...)
+		convBackData(&g, gy.Data, in[1].Data, gx.Data)
+		res[0] = gx
+	}
+	if wants(need, 1) {
+		gw := New[T](BlockShape(r, in[1].Shape)...)
+		convWeightAdj(&g, in[0].Data, gy.Data, gw.Data, r, in[0].Shape[0], true, false)
+		res[1] = gw
+	}
+	if len(in) > 2 && in[2] != nil && wants(need, 2) {
 		res[2] = convSumChannels(gy.Data, r, g.cy, g.ysz)
 	}
 	return res
@@ -528,7 +785,10 @@ func (c *conv[T]) VJP(in, out, gout []*Tensor[T], r int) []*Tensor[T] {
 //
 //	JVP: dY = convᵀ(dX, W) + convᵀ(X, dW) + dB
 //	VJP: X̄ = conv(Ȳ, W),  W̄ = Σ_n X_n·cols(Ȳ_n)ᵀ,  B̄ = Σ_{n,o} Ȳ
-type convTranspose[T Float] struct{ a convAttrs }
+type convTranspose[T Float] struct {
+	limited
+	a convAttrs
+}
 
 func newConvTranspose[T Float](n *Node) (*convTranspose[T], error) {
 	a, err := readConvAttrs(n)
@@ -618,6 +878,10 @@ func (c *convTranspose[T]) geom(in []*Tensor[T]) (convGeom, []int, error) {
 func (c *convTranspose[T]) Forward(in []*Tensor[T]) ([]*Tensor[T], error) {
 	g, shape, err := c.geom(in)
 	if err != nil {
+		return nil, err
+	}
+	// The output, and the column buffer of one image.
+	if err := c.checkOut(shape, []int{g.ckg, max(g.ysz, g.zsz)}); err != nil {
 		return nil, err
 	}
 	y := New[T](shape...)

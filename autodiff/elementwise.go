@@ -111,29 +111,67 @@ func diagRule[T Float](x, y, t *Tensor[T], r int, df func(x, y float64) float64)
 	for k, v := range x.Data {
 		c[k] = T(df(float64(v), float64(y.Data[k])))
 	}
+	return diagApply(c, t, r)
+}
+
+// diagApply returns the block c·t, c the diagonal of the Jacobian.
+func diagApply[T Float](c []T, t *Tensor[T], r int) *Tensor[T] {
 	out := New[T](t.Shape...)
 	blockMulAdd(out.Data, t.Data, nil, c, 0, r, false)
 	return out
 }
 
-// elemUnary is the kernel of a unary elementwise op.
-type elemUnary[T Float] struct{ op unaryOp }
+// elemUnary is the kernel of a unary elementwise op. Relu, the commonest,
+// skips the float64 function values: the same numbers, without a call per
+// element.
+type elemUnary[T Float] struct {
+	op   unaryOp
+	relu bool
+}
 
 func (k *elemUnary[T]) Forward(in []*Tensor[T]) ([]*Tensor[T], error) {
 	if err := checkElemInputs(in, 1); err != nil {
 		return nil, err
 	}
+	if k.relu {
+		y := New[T](in[0].Shape...)
+		for i, v := range in[0].Data {
+			if !(v < 0) { // NaN and −0 pass, as max(x, 0) above
+				y.Data[i] = v
+			}
+		}
+		return []*Tensor[T]{y}, nil
+	}
 	return []*Tensor[T]{mapUnary(in[0], k.op.f)}, nil
+}
+
+// rule returns f'(x)·t for a tangent or cotangent block t.
+func (k *elemUnary[T]) rule(x, y, t *Tensor[T], r int) *Tensor[T] {
+	if t == nil || !k.relu {
+		return diagRule(x, y, t, r, k.op.df)
+	}
+	c := make([]T, len(x.Data))
+	for i, v := range x.Data {
+		if v > 0 {
+			c[i] = 1
+		}
+	}
+	return diagApply(c, t, r)
 }
 
 // JVP: ẏ = f'(x)·ẋ.
 func (k *elemUnary[T]) JVP(in, out, tin []*Tensor[T], r int) []*Tensor[T] {
-	return []*Tensor[T]{diagRule(in[0], out[0], tin[0], r, k.op.df)}
+	return []*Tensor[T]{k.rule(in[0], out[0], tin[0], r)}
 }
 
 // VJP: x̄ = f'(x)·ȳ.
 func (k *elemUnary[T]) VJP(in, out, gout []*Tensor[T], r int) []*Tensor[T] {
-	return []*Tensor[T]{diagRule(in[0], out[0], gout[0], r, k.op.df)}
+	return []*Tensor[T]{k.rule(in[0], out[0], gout[0], r)}
+}
+
+// VJPNeeded is VJP; its result is fresh, so the engine keeps it uncopied.
+func (k *elemUnary[T]) VJPNeeded(in, out, gout []*Tensor[T], r int, need []bool) []*Tensor[T] {
+	return k.VJP(in, out, gout, r)
 }
 
 // newUnary returns the generic kernel constructor of a unary op whose
@@ -144,7 +182,7 @@ func newUnary[T Float](mk func(n *Node) (unaryOp, error)) func(n *Node) (*elemUn
 		if err != nil {
 			return nil, err
 		}
-		return &elemUnary[T]{op: op}, nil
+		return &elemUnary[T]{op: op, relu: n.OpType == "Relu"}, nil
 	}
 }
 
@@ -409,7 +447,10 @@ type binaryOp struct {
 }
 
 // elemBinary is the kernel of a broadcasting binary elementwise op.
-type elemBinary[T Float] struct{ op binaryOp }
+type elemBinary[T Float] struct {
+	limited
+	op binaryOp
+}
 
 // indices returns the broadcast map of each operand to the output shape
 // (nil where the shapes are equal).
@@ -423,6 +464,9 @@ func (k *elemBinary[T]) Forward(in []*Tensor[T]) ([]*Tensor[T], error) {
 	}
 	shape, err := BroadcastShapes(in[0].Shape, in[1].Shape)
 	if err != nil {
+		return nil, err
+	}
+	if err := k.checkOut(shape); err != nil {
 		return nil, err
 	}
 	idx := k.indices(in, shape)
@@ -477,6 +521,12 @@ func (k *elemBinary[T]) JVP(in, out, tin []*Tensor[T], r int) []*Tensor[T] {
 
 // VJP: x̄_i = SumTo(∂y/∂x_i·ȳ, shape of x_i), per direction.
 func (k *elemBinary[T]) VJP(in, out, gout []*Tensor[T], r int) []*Tensor[T] {
+	return k.VJPNeeded(in, out, gout, r, nil)
+}
+
+// VJPNeeded is VJP for the wanted operands only (a constant operand, such
+// as the 0.5 of a GELU, needs no cotangent).
+func (k *elemBinary[T]) VJPNeeded(in, out, gout []*Tensor[T], r int, need []bool) []*Tensor[T] {
 	g := gout[0]
 	if g == nil {
 		return []*Tensor[T]{nil, nil}
@@ -485,6 +535,9 @@ func (k *elemBinary[T]) VJP(in, out, gout []*Tensor[T], r int) []*Tensor[T] {
 	idx := k.indices(in, y.Shape)
 	res := make([]*Tensor[T], 2)
 	for i := range res {
+		if !wants(need, i) {
+			continue
+		}
 		c, cc := k.partial(i, in, y, idx)
 		res[i] = New[T](BlockShape(r, in[i].Shape)...)
 		blockMulAdd(res[i].Data, g.Data, idx[i], c, cc, r, true)

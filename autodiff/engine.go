@@ -1,9 +1,6 @@
 package autodiff
 
-import (
-	"fmt"
-	"math"
-)
+import "fmt"
 
 // Engine evaluates a graph in precision T and differentiates it with
 // respect to a chosen subset of its parameters and to its inputs.
@@ -175,35 +172,92 @@ func (e *Engine[T]) JVP(t *Tape[T], r int, params, inputs []*Tensor[T]) ([]*Tens
 // input x̄_i = Σ_y (∂y/∂x_i)ᵀ·ȳ. gout[k] is the block [r, shape] of output
 // k (nil for zero). Parameter blocks that receive nothing are zero tensors.
 func (e *Engine[T]) VJP(t *Tape[T], r int, gout []*Tensor[T]) (params, inputs []*Tensor[T], err error) {
-	cot, err := e.VJPValues(t, r, gout)
+	cot, err := e.vjpValues(t, r, gout, true)
 	if err != nil {
 		return nil, nil, err
 	}
-	params = make([]*Tensor[T], len(e.active))
+	return e.paramBlocks(t, r, cot), gather(cot, e.g.Inputs), nil
+}
+
+// VJPParams is VJP without the input cotangents, the products with Jᵀ: it
+// skips the work that only reaches the inputs (the input cotangent of a
+// first dense or conv layer costs as much as its forward pass).
+func (e *Engine[T]) VJPParams(t *Tape[T], r int, gout []*Tensor[T]) ([]*Tensor[T], error) {
+	cot, err := e.vjpValues(t, r, gout, false)
+	if err != nil {
+		return nil, err
+	}
+	return e.paramBlocks(t, r, cot), nil
+}
+
+// paramBlocks returns the cotangent block of each active parameter, zero
+// blocks where cot holds nil.
+func (e *Engine[T]) paramBlocks(t *Tape[T], r int, cot []*Tensor[T]) []*Tensor[T] {
+	params := make([]*Tensor[T], len(e.active))
 	for j, id := range e.active {
 		params[j] = cot[id]
 		if params[j] == nil {
 			params[j] = New[T](BlockShape(r, t.vals[id].Shape)...)
 		}
 	}
-	return params, gather(cot, e.g.Inputs), nil
+	return params
 }
 
 // VJPValues is VJP returning the cotangent block of every value of the
 // graph by value id (nil where zero or not needed): the per-layer
 // cotangents that structured kernels are built from.
 func (e *Engine[T]) VJPValues(t *Tape[T], r int, gout []*Tensor[T]) ([]*Tensor[T], error) {
+	return e.vjpValues(t, r, gout, true)
+}
+
+// ParamVJPValues is VJPValues without the cotangents that reach only the
+// inputs (as VJPParams is to VJP).
+func (e *Engine[T]) ParamVJPValues(t *Tape[T], r int, gout []*Tensor[T]) ([]*Tensor[T], error) {
+	return e.vjpValues(t, r, gout, false)
+}
+
+// NeedKernel is an optional interface of a Kernel. The engine calls
+// VJPNeeded instead of VJP when a kernel implements it:
+//
+//   - need[j] reports whether the cotangent of input slot j is wanted; the
+//     kernel may skip the others (their results are ignored, nil is best);
+//     a nil need means every slot;
+//   - every non-nil result is a freshly allocated tensor, distinct from the
+//     others and sharing no storage with in, out or gout, which the engine
+//     may keep and add into without copying it.
+type NeedKernel[T Float] interface {
+	VJPNeeded(in, out, gout []*Tensor[T], r int, need []bool) []*Tensor[T]
+}
+
+// wants reports whether slot j is wanted by a need mask (nil: every slot).
+func wants(need []bool, j int) bool { return need == nil || (j < len(need) && need[j]) }
+
+func (e *Engine[T]) vjpValues(t *Tape[T], r int, gout []*Tensor[T], inputs bool) ([]*Tensor[T], error) {
 	g := e.g
 	cot := make([]*Tensor[T], len(g.Values))
+	// add sums x into cot[id]. The engine adds into the tensors it holds,
+	// so x is copied unless fresh (a NeedKernel's result, which nothing
+	// else references).
+	add := func(id int, x *Tensor[T], fresh bool) {
+		switch {
+		case cot[id] != nil:
+			addInto(cot[id].Data, x.Data)
+		case fresh:
+			cot[id] = x
+		default:
+			cot[id] = x.Clone()
+		}
+	}
 	for k, id := range g.Outputs {
 		if k < len(gout) && gout[k] != nil {
 			if err := checkBlock(gout[k], r, t.vals[id].Shape, g.Values[id].Name); err != nil {
 				return nil, err
 			}
-			cot[id] = accumulate(cot[id], gout[k])
+			add(id, gout[k], false)
 		}
 	}
-	need := e.needsCotangent()
+	need := e.needsCotangent(inputs)
+	var slots []bool
 	for i := len(g.Nodes) - 1; i >= 0; i-- {
 		n := g.Nodes[i]
 		gos := gather(cot, n.Out)
@@ -215,17 +269,26 @@ func (e *Engine[T]) VJPValues(t *Tape[T], r int, gout []*Tensor[T]) ([]*Tensor[T
 			continue
 		}
 		spec := registry[n.OpType]
+		slots = slots[:0]
 		wanted := false
 		for j, id := range n.In {
-			wanted = wanted || (id >= 0 && need[id] && spec.IsDiff(j))
+			w := id >= 0 && need[id] && spec.IsDiff(j)
+			slots = append(slots, w)
+			wanted = wanted || w
 		}
 		if !wanted {
 			continue
 		}
-		gin := e.kern[i].VJP(gather(t.vals, n.In), gather(t.vals, n.Out), gos, r)
+		var gin []*Tensor[T]
+		nk, fresh := e.kern[i].(NeedKernel[T])
+		if fresh {
+			gin = nk.VJPNeeded(gather(t.vals, n.In), gather(t.vals, n.Out), gos, r, slots)
+		} else {
+			gin = e.kern[i].VJP(gather(t.vals, n.In), gather(t.vals, n.Out), gos, r)
+		}
 		for j, id := range n.In {
-			if id >= 0 && j < len(gin) && gin[j] != nil && need[id] && spec.IsDiff(j) {
-				cot[id] = accumulate(cot[id], gin[j])
+			if j < len(gin) && gin[j] != nil && slots[j] {
+				add(id, gin[j], fresh)
 			}
 		}
 	}
@@ -233,15 +296,18 @@ func (e *Engine[T]) VJPValues(t *Tape[T], r int, gout []*Tensor[T]) ([]*Tensor[T
 }
 
 // needsCotangent marks the values whose cotangent reaches an active
-// parameter or an input: those on a path from one of them.
-func (e *Engine[T]) needsCotangent() []bool {
+// parameter, or an input when inputs is set: those on a path from one of
+// them.
+func (e *Engine[T]) needsCotangent(inputs bool) []bool {
 	g := e.g
 	need := make([]bool, len(g.Values))
 	for _, id := range e.active {
 		need[id] = true
 	}
-	for _, id := range g.Inputs {
-		need[id] = true
+	if inputs {
+		for _, id := range g.Inputs {
+			need[id] = true
+		}
 	}
 	for _, n := range g.Nodes {
 		spec := registry[n.OpType]
@@ -260,25 +326,38 @@ func (e *Engine[T]) needsCotangent() []bool {
 	return need
 }
 
-// accumulate returns acc + x, reusing acc's storage when it has any.
-func accumulate[T Float](acc, x *Tensor[T]) *Tensor[T] {
-	if acc == nil {
-		return x.Clone()
+// addInto adds x into acc elementwise.
+func addInto[T Float](acc, x []T) {
+	x = x[:len(acc)]
+	for i, v := range x {
+		acc[i] += v
 	}
-	for i, v := range x.Data {
-		acc.Data[i] += v
-	}
-	return acc
 }
 
 func checkBlock[T Float](b *Tensor[T], r int, shape []int, name string) error {
 	if !SameShape(b.Shape, BlockShape(r, shape)) {
 		return fmt.Errorf("tangent block for %q has shape %v, want %v", name, b.Shape, BlockShape(r, shape))
 	}
-	for _, v := range b.Data {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return fmt.Errorf("tangent block for %q holds NaN or Inf", name)
-		}
+	if !allFinite(b.Data) {
+		return fmt.Errorf("tangent block for %q holds NaN or Inf", name)
 	}
 	return nil
+}
+
+// allFinite reports whether x holds no NaN or Inf: v·0 is 0 for finite v
+// and NaN otherwise, and a NaN sticks in a sum.
+func allFinite[T Float](x []T) bool {
+	var s0, s1, s2, s3 T
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		s0 += x[i] * 0
+		s1 += x[i+1] * 0
+		s2 += x[i+2] * 0
+		s3 += x[i+3] * 0
+	}
+	for ; i < len(x); i++ {
+		s0 += x[i] * 0
+	}
+	s := s0 + s1 + s2 + s3
+	return s == 0
 }

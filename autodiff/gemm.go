@@ -85,6 +85,7 @@ func mmPadOnes(shape []int, rank int) []int {
 //	JVP: dY = α(dA'·B' + A'·dB') + β·dC
 //	VJP: Ā' = α·Ȳ·B'ᵀ,  B̄' = α·A'ᵀ·Ȳ,  C̄ = β·SumTo(Ȳ, shape(C))
 type gemmOp[T Float] struct {
+	limited
 	transA, transB bool
 	alpha, beta    T
 }
@@ -147,15 +148,98 @@ func (g *gemmOp[T]) Forward(in []*Tensor[T]) ([]*Tensor[T], error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := g.checkOut([]int{m, n}); err != nil {
+		return nil, err
+	}
 	y := New[T](m, n)
 	beta := T(0)
 	if c2 != nil && g.beta != 0 {
-		copy(y.Data, Broadcast(in[2].Reshape(c2...), []int{m, n}).Data)
+		bcastMatrix(y.Data, in[2].Data, c2, m, n, 1, false)
 		beta = g.beta
 	}
 	lda, ldb := g.lds(m, n, k)
 	gemm(g.transA, g.transB, m, n, k, g.alpha, in[0].Data, lda, in[1].Data, ldb, beta, y.Data, n)
 	return []*Tensor[T]{y}, nil
+}
+
+// bcastMatrix writes (add=false) or adds (add=true) scale·c, a block of
+// [cm, cn] matrices with cm ∈ {1, m} and cn ∈ {1, n}, broadcast to the
+// [m, n] matrices of dst (as many as dst holds).
+func bcastMatrix[T Float](dst, c []T, c2 []int, m, n int, scale T, add bool) {
+	cm, cn := c2[0], c2[1]
+	if m == 0 || n == 0 {
+		return
+	}
+	blocks := len(dst) / (m * n)
+	for j := 0; j < blocks; j++ {
+		cj := c[j*cm*cn : (j+1)*cm*cn]
+		for i := 0; i < m; i++ {
+			row := dst[(j*m+i)*n : (j*m+i+1)*n]
+			src := cj
+			if cm != 1 {
+				src = cj[i*cn : (i+1)*cn]
+			}
+			switch {
+			case cn == 1 && add:
+				v := scale * src[0]
+				for e := range row {
+					row[e] += v
+				}
+			case cn == 1:
+				v := scale * src[0]
+				for e := range row {
+					row[e] = v
+				}
+			case add:
+				src = src[:len(row)]
+				for e, v := range src {
+					row[e] += scale * v
+				}
+			case scale == 1:
+				copy(row, src)
+			default:
+				src = src[:len(row)]
+				for e, v := range src {
+					row[e] = scale * v
+				}
+			}
+		}
+	}
+}
+
+// sumMatrix is bcastMatrix's adjoint: it returns scale·x, a block of r
+// [m, n] matrices, summed down to r [cm, cn] ones.
+func sumMatrix[T Float](x []T, r, m, n int, c2 []int, scale T) *Tensor[T] {
+	cm, cn := c2[0], c2[1]
+	out := New[T](r, cm, cn)
+	for j := 0; j < r; j++ {
+		oj := out.Data[j*cm*cn : (j+1)*cm*cn]
+		for i := 0; i < m; i++ {
+			row := x[(j*m+i)*n : (j*m+i+1)*n]
+			dst := oj
+			if cm != 1 {
+				dst = oj[i*cn : (i+1)*cn]
+			}
+			if cn == 1 {
+				s := T(0)
+				for _, v := range row {
+					s += v
+				}
+				dst[0] += s
+				continue
+			}
+			dst = dst[:len(row)]
+			for e, v := range row {
+				dst[e] += v
+			}
+		}
+	}
+	if scale != 1 {
+		for i := range out.Data {
+			out.Data[i] *= scale
+		}
+	}
+	return out
 }
 
 func (g *gemmOp[T]) JVP(in, out, tin []*Tensor[T], r int) []*Tensor[T] {
@@ -182,17 +266,12 @@ func (g *gemmOp[T]) JVP(in, out, tin []*Tensor[T], r int) []*Tensor[T] {
 	}
 	if db := tin[1]; db != nil {
 		start()
-		for j := 0; j < r; j++ {
-			gemm(g.transA, g.transB, m, n, k, g.alpha, a.Data, lda, db.Data[j*k*n:], ldb, beta, dy.Data[j*m*n:], n)
-		}
+		g.jvpWeight(a.Data, lda, db.Data, dy.Data, m, n, k, r, beta)
 		beta = 1
 	}
 	if len(tin) > 2 && tin[2] != nil && c2 != nil && g.beta != 0 {
 		start()
-		dc := Broadcast(tin[2].Reshape(BlockShape(r, c2)...), []int{r, m, n})
-		for i, v := range dc.Data {
-			dy.Data[i] += g.beta * v
-		}
+		bcastMatrix(dy.Data, tin[2].Data, c2, m, n, g.beta, beta != 0)
 	}
 	if dy == nil {
 		return []*Tensor[T]{nil}
@@ -200,7 +279,27 @@ func (g *gemmOp[T]) JVP(in, out, tin []*Tensor[T], r int) []*Tensor[T] {
 	return []*Tensor[T]{dy}
 }
 
+// jvpWeight sets (beta = 0) or adds (beta = 1) into dy [r, M, N] the
+// products α·A'·dB'_j of the r weight directions db, one GEMM each. (One
+// GEMM of A' by the directions side by side, [dB'_1 … dB'_r], needs the
+// result re-laid per direction; measured on the benchmark models it was
+// no faster, and slower on small layers.)
+func (g *gemmOp[T]) jvpWeight(a []T, lda int, db, dy []T, m, n, k, r int, beta T) {
+	ldb := n
+	if g.transB {
+		ldb = k
+	}
+	for j := 0; j < r; j++ {
+		gemm(g.transA, g.transB, m, n, k, g.alpha, a, lda, db[j*k*n:], ldb, beta, dy[j*m*n:], n)
+	}
+}
+
 func (g *gemmOp[T]) VJP(in, out, gout []*Tensor[T], r int) []*Tensor[T] {
+	return g.VJPNeeded(in, out, gout, r, nil)
+}
+
+// VJPNeeded computes the cotangents of the wanted inputs only.
+func (g *gemmOp[T]) VJPNeeded(in, out, gout []*Tensor[T], r int, need []bool) []*Tensor[T] {
 	res := make([]*Tensor[T], len(in))
 	gy := gout[0]
 	if gy == nil {
@@ -209,37 +308,40 @@ func (g *gemmOp[T]) VJP(in, out, gout []*Tensor[T], r int) []*Tensor[T] {
 	m, n, k, c2, _ := g.dims(in)
 	lda, ldb := g.lds(m, n, k)
 	a, b := in[0], in[1]
-	// Ā' = α·Ȳ·B'ᵀ (M×K); Ā is Ā' or its transpose.
-	ga := New[T](BlockShape(r, a.Shape)...)
-	if !g.transA { // one GEMM of (r·M)×N by N×K
-		gemm(false, !g.transB, r*m, k, n, g.alpha, gy.Data, n, b.Data, ldb, 0, ga.Data, k)
-	} else { // Ā = α·B'·Ȳᵀ (K×M)
-		for j := 0; j < r; j++ {
-			gemm(g.transB, true, k, m, n, g.alpha, b.Data, ldb, gy.Data[j*m*n:], n, 0, ga.Data[j*m*k:], m)
+	if wants(need, 0) {
+		// Ā' = α·Ȳ·B'ᵀ (M×K); Ā is Ā' or its transpose.
+		ga := New[T](BlockShape(r, a.Shape)...)
+		if !g.transA { // one GEMM of (r·M)×N by N×K
+			gemm(false, !g.transB, r*m, k, n, g.alpha, gy.Data, n, b.Data, ldb, 0, ga.Data, k)
+		} else { // Ā = α·B'·Ȳᵀ (K×M)
+			for j := 0; j < r; j++ {
+				gemm(g.transB, true, k, m, n, g.alpha, b.Data, ldb, gy.Data[j*m*n:], n, 0, ga.Data[j*m*k:], m)
+			}
 		}
+		res[0] = ga
 	}
-	res[0] = ga
-	// B̄' = α·A'ᵀ·Ȳ (K×N); B̄ is B̄' or its transpose.
-	gb := New[T](BlockShape(r, b.Shape)...)
-	for j := 0; j < r; j++ {
-		if !g.transB {
-			gemm(!g.transA, false, k, n, m, g.alpha, a.Data, lda, gy.Data[j*m*n:], n, 0, gb.Data[j*k*n:], n)
-		} else { // B̄ = α·Ȳᵀ·A' (N×K)
-			gemm(true, g.transA, n, k, m, g.alpha, gy.Data[j*m*n:], n, a.Data, lda, 0, gb.Data[j*k*n:], k)
-		}
+	if wants(need, 1) {
+		res[1] = g.vjpWeight(a.Data, lda, gy.Data, b.Shape, m, n, k, r)
 	}
-	res[1] = gb
-	if c2 != nil && len(res) > 2 {
-		gc := SumTo(gy, BlockShape(r, c2))
-		if gc == gy {
-			gc = gy.Clone()
-		}
-		for i := range gc.Data {
-			gc.Data[i] *= g.beta
-		}
-		res[2] = gc.Reshape(BlockShape(r, in[2].Shape)...)
+	if c2 != nil && len(res) > 2 && wants(need, 2) {
+		res[2] = sumMatrix(gy.Data, r, m, n, c2, g.beta).Reshape(BlockShape(r, in[2].Shape)...)
 	}
 	return res
+}
+
+// vjpWeight returns B̄ [r, B's shape] for the cotangents gy [r, M, N]:
+// B̄' = α·A'ᵀ·Ȳ_j (K×N), B̄ = B̄' or its transpose, one GEMM per direction
+// (see jvpWeight).
+func (g *gemmOp[T]) vjpWeight(a []T, lda int, gy []T, bShape []int, m, n, k, r int) *Tensor[T] {
+	gb := New[T](BlockShape(r, bShape)...)
+	for j := 0; j < r; j++ {
+		if !g.transB {
+			gemm(!g.transA, false, k, n, m, g.alpha, a, lda, gy[j*m*n:], n, 0, gb.Data[j*k*n:], n)
+		} else { // B̄ = α·Ȳᵀ·A' (N×K)
+			gemm(true, g.transA, n, k, m, g.alpha, gy[j*m*n:], n, a, lda, 0, gb.Data[j*k*n:], k)
+		}
+	}
+	return gb
 }
 
 // ---------------------------------------------------------------------------
@@ -251,7 +353,7 @@ func (g *gemmOp[T]) VJP(in, out, gout []*Tensor[T], r int) []*Tensor[T] {
 //
 //	JVP: dY = dA·B + A·dB
 //	VJP: Ā = SumTo(Ȳ·Bᵀ, shape(A)),  B̄ = SumTo(Aᵀ·Ȳ, shape(B))
-type matMul[T Float] struct{}
+type matMul[T Float] struct{ limited }
 
 func newMatMul[T Float](n *Node) (*matMul[T], error) { return &matMul[T]{}, nil }
 
@@ -297,12 +399,15 @@ func matMulDims(as, bs []int) (d mmDims, err error) {
 	return d, nil
 }
 
-func (*matMul[T]) Forward(in []*Tensor[T]) ([]*Tensor[T], error) {
+func (mm *matMul[T]) Forward(in []*Tensor[T]) ([]*Tensor[T], error) {
 	if len(in) < 2 || in[0] == nil || in[1] == nil {
 		return nil, fmt.Errorf("MatMul needs two inputs")
 	}
 	d, err := matMulDims(in[0].Shape, in[1].Shape)
 	if err != nil {
+		return nil, err
+	}
+	if err := mm.checkOut(d.outShape); err != nil {
 		return nil, err
 	}
 	y := New[T](d.outShape...)
@@ -335,21 +440,31 @@ func (*matMul[T]) JVP(in, out, tin []*Tensor[T], r int) []*Tensor[T] {
 	return []*Tensor[T]{dy}
 }
 
-func (*matMul[T]) VJP(in, out, gout []*Tensor[T], r int) []*Tensor[T] {
+func (mm *matMul[T]) VJP(in, out, gout []*Tensor[T], r int) []*Tensor[T] {
+	return mm.VJPNeeded(in, out, gout, r, nil)
+}
+
+// VJPNeeded computes the cotangents of the wanted operands only.
+func (*matMul[T]) VJPNeeded(in, out, gout []*Tensor[T], r int, need []bool) []*Tensor[T] {
 	gy := gout[0]
 	if gy == nil {
 		return []*Tensor[T]{nil, nil}
 	}
 	d, _ := matMulDims(in[0].Shape, in[1].Shape)
-	// Ā = Ȳ·Bᵀ summed over A's broadcast axes; the r directions are a batch axis.
-	ga := New[T](BlockShape(r, in[0].Shape)...)
-	batchedGemm(false, true, d.m, d.k, d.n, 1, BlockShape(r, d.batch), gy.Data, BlockShape(1, d.bBatch), in[1].Data, BlockShape(r, d.aBatch), ga.Data)
-	// B̄ = Aᵀ·Ȳ summed over B's broadcast axes, one direction at a time
-	// (for an unbatched B, one GEMM over the whole batch).
-	gb := New[T](BlockShape(r, in[1].Shape)...)
-	step, bstep := Size(d.batch)*d.m*d.n, Size(d.bBatch)*d.k*d.n
-	for j := 0; j < r; j++ {
-		batchedGemm(true, false, d.k, d.n, d.m, 1, d.aBatch, in[0].Data, d.batch, gy.Data[j*step:(j+1)*step], d.bBatch, gb.Data[j*bstep:(j+1)*bstep])
+	var ga, gb *Tensor[T]
+	if wants(need, 0) {
+		// Ā = Ȳ·Bᵀ summed over A's broadcast axes; the r directions are a batch axis.
+		ga = New[T](BlockShape(r, in[0].Shape)...)
+		batchedGemm(false, true, d.m, d.k, d.n, 1, BlockShape(r, d.batch), gy.Data, BlockShape(1, d.bBatch), in[1].Data, BlockShape(r, d.aBatch), ga.Data)
+	}
+	if wants(need, 1) {
+		// B̄ = Aᵀ·Ȳ summed over B's broadcast axes, one direction at a time
+		// (for an unbatched B, one GEMM over the whole batch).
+		gb = New[T](BlockShape(r, in[1].Shape)...)
+		step, bstep := Size(d.batch)*d.m*d.n, Size(d.bBatch)*d.k*d.n
+		for j := 0; j < r; j++ {
+			batchedGemm(true, false, d.k, d.n, d.m, 1, d.aBatch, in[0].Data, d.batch, gy.Data[j*step:(j+1)*step], d.bBatch, gb.Data[j*bstep:(j+1)*bstep])
+		}
 	}
 	return []*Tensor[T]{ga, gb}
 }

@@ -54,6 +54,12 @@ type Node struct {
 	// IntOut is true when the node's outputs are integer-typed: integer
 	// arithmetic (Div) truncates.
 	IntOut bool
+	// MaxElements bounds the elements of each output whose size the node's
+	// kernel computes from shapes, attributes or broadcasting (Reshape,
+	// Expand, Pad, Gather, ConvTranspose, MatMul, ...): a larger one is an
+	// error before anything is allocated. 0 means DefaultMaxElements. It is
+	// read when the kernel is built.
+	MaxElements int
 }
 
 // Graph is a model in the project's own form: values, and nodes in

@@ -70,20 +70,6 @@ func (k *batchNorm[T]) coef(in []*Tensor[T]) (a, inv []T) {
 	return a, inv
 }
 
-// eachChannel calls f(e, ch) for every element e of an [n, c, inner...]
-// tensor and its channel.
-func eachChannel(n, c, inner int, f func(e, ch int)) {
-	e := 0
-	for i := 0; i < n; i++ {
-		for ch := 0; ch < c; ch++ {
-			for j := 0; j < inner; j++ {
-				f(e, ch)
-				e++
-			}
-		}
-	}
-}
-
 func (k *batchNorm[T]) Forward(in []*Tensor[T]) ([]*Tensor[T], error) {
 	c, inner, err := k.layout(in)
 	if err != nil {
@@ -91,11 +77,20 @@ func (k *batchNorm[T]) Forward(in []*Tensor[T]) ([]*Tensor[T], error) {
 	}
 	y := New[T](in[0].Shape...)
 	a, _ := k.coef(in)
-	eachChannel(in[0].Shape[0], c, inner, func(e, ch int) {
-		y.Data[e] = a[ch]*(in[0].Data[e]-in[3].Data[ch]) + in[2].Data[ch]
-	})
+	x, mean, bias := in[0].Data, in[3].Data, in[2].Data
+	for row := 0; row < in[0].Shape[0]*c; row++ {
+		ch := row % c
+		ac, mu, bc := a[ch], mean[ch], bias[ch]
+		xs, ys := x[row*inner:(row+1)*inner], y.Data[row*inner:(row+1)*inner]
+		for e, v := range xs {
+			ys[e] = ac*(v-mu) + bc
+		}
+	}
 	return []*Tensor[T]{y}, nil
 }
+
+// The rules below run one row (example, channel) of inner elements at a
+// time, with that channel's coefficients hoisted out of the loop.
 
 func (k *batchNorm[T]) JVP(in, out, tin []*Tensor[T], r int) []*Tensor[T] {
 	if tin[0] == nil && tin[1] == nil && tin[2] == nil {
@@ -104,29 +99,46 @@ func (k *batchNorm[T]) JVP(in, out, tin []*Tensor[T], r int) []*Tensor[T] {
 	c, inner, _ := k.layout(in)
 	x := in[0]
 	m := x.Len()
+	rows := x.Shape[0] * c
 	yd := New[T](BlockShape(r, x.Shape)...)
 	a, inv := k.coef(in)
+	mean := in[3].Data
 	for b := 0; b < r; b++ {
-		dst := yd.Data[b*m : (b+1)*m]
-		eachChannel(x.Shape[0], c, inner, func(e, ch int) {
-			xhat := (x.Data[e] - in[3].Data[ch]) * inv[ch]
-			var v T
+		for row := 0; row < rows; row++ {
+			ch := row % c
+			off := b*m + row*inner
+			dst := yd.Data[off : off+inner]
+			xs := x.Data[row*inner : (row+1)*inner]
+			mu, iv := mean[ch], inv[ch]
 			if tin[0] != nil {
-				v += a[ch] * tin[0].Data[b*m+e]
+				ac := a[ch]
+				for e, t := range tin[0].Data[off : off+inner] {
+					dst[e] = ac * t
+				}
 			}
 			if tin[1] != nil {
-				v += tin[1].Data[b*c+ch] * xhat
+				ds := tin[1].Data[b*c+ch]
+				for e, v := range xs {
+					dst[e] += ds * ((v - mu) * iv)
+				}
 			}
 			if tin[2] != nil {
-				v += tin[2].Data[b*c+ch]
+				db := tin[2].Data[b*c+ch]
+				for e := range dst {
+					dst[e] += db
+				}
 			}
-			dst[e] = v
-		})
+		}
 	}
 	return []*Tensor[T]{yd}
 }
 
 func (k *batchNorm[T]) VJP(in, out, gout []*Tensor[T], r int) []*Tensor[T] {
+	return k.VJPNeeded(in, out, gout, r, nil)
+}
+
+// VJPNeeded computes the cotangents of the wanted inputs only.
+func (k *batchNorm[T]) VJPNeeded(in, out, gout []*Tensor[T], r int, need []bool) []*Tensor[T] {
 	g := gout[0]
 	if g == nil {
 		return make([]*Tensor[T], 5)
@@ -134,18 +146,48 @@ func (k *batchNorm[T]) VJP(in, out, gout []*Tensor[T], r int) []*Tensor[T] {
 	c, inner, _ := k.layout(in)
 	x := in[0]
 	m := x.Len()
-	xb := New[T](BlockShape(r, x.Shape)...)
-	sb := New[T](BlockShape(r, in[1].Shape)...)
-	bb := New[T](BlockShape(r, in[2].Shape)...)
+	rows := x.Shape[0] * c
+	var xb, sb, bb *Tensor[T]
+	if wants(need, 0) {
+		xb = New[T](BlockShape(r, x.Shape)...)
+	}
+	if wants(need, 1) {
+		sb = New[T](BlockShape(r, in[1].Shape)...)
+	}
+	if wants(need, 2) {
+		bb = New[T](BlockShape(r, in[2].Shape)...)
+	}
 	a, inv := k.coef(in)
+	mean := in[3].Data
 	for b := 0; b < r; b++ {
-		eachChannel(x.Shape[0], c, inner, func(e, ch int) {
-			xhat := (x.Data[e] - in[3].Data[ch]) * inv[ch]
-			v := g.Data[b*m+e]
-			xb.Data[b*m+e] = a[ch] * v
-			sb.Data[b*c+ch] += v * xhat
-			bb.Data[b*c+ch] += v
-		})
+		for row := 0; row < rows; row++ {
+			ch := row % c
+			off := b*m + row*inner
+			gs := g.Data[off : off+inner]
+			if xb != nil {
+				ac := a[ch]
+				dst := xb.Data[off : off+inner]
+				for e, v := range gs {
+					dst[e] = ac * v
+				}
+			}
+			if sb != nil {
+				mu, iv := mean[ch], inv[ch]
+				xs := x.Data[row*inner : (row+1)*inner]
+				acc := sb.Data[b*c+ch]
+				for e, v := range gs {
+					acc += v * ((xs[e] - mu) * iv)
+				}
+				sb.Data[b*c+ch] = acc
+			}
+			if bb != nil {
+				acc := bb.Data[b*c+ch]
+				for _, v := range gs {
+					acc += v
+				}
+				bb.Data[b*c+ch] = acc
+			}
+		}
 	}
 	return []*Tensor[T]{xb, sb, bb, nil, nil}
 }

@@ -20,6 +20,7 @@ type poolAttrs struct {
 	kernel, strides, dilations, pads []int // pads: all begins, then all ends
 	autoPad                          string
 	ceil                             bool
+	limit                            int // Node.MaxElements
 }
 
 func newPoolAttrs(n *Node) (poolAttrs, error) {
@@ -30,6 +31,7 @@ func newPoolAttrs(n *Node) (poolAttrs, error) {
 		pads:      n.Attrs.Ints("pads"),
 		autoPad:   n.Attrs.String("auto_pad", "NOTSET"),
 		ceil:      n.Attrs.Int("ceil_mode", 0) != 0,
+		limit:     n.MaxElements,
 	}
 	d := len(a.kernel)
 	if d == 0 {
@@ -126,6 +128,14 @@ func (a *poolAttrs) geometry(shape []int) (*poolGeom, error) {
 			}
 		}
 		g.out = append(g.out, o)
+	}
+	// The output, and the taps of the windows (one plane's windows times
+	// the window size bound the work and the tap lists).
+	if _, err := CheckSize(g.out, a.limit); err != nil {
+		return nil, err
+	}
+	if _, err := CheckSize(append(append([]int(nil), g.out[2:]...), a.kernel...), a.limit); err != nil {
+		return nil, err
 	}
 	outSp := g.out[2:]
 	g.outN = Size(outSp)

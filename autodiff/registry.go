@@ -109,6 +109,9 @@ func newKernel[T Float](n *Node) (Kernel[T], error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", n.Describe(), err)
 	}
+	if l, ok := k.(interface{ setLimit(int) }); ok {
+		l.setLimit(n.MaxElements)
+	}
 	return k.(Kernel[T]), nil
 }
 

@@ -160,6 +160,7 @@ func (a *shapeArgs) ints(i int) []int {
 // moveKernel runs an op given by its plan. data lists the input slots that
 // the plan moves (-1: all); the others are read as values.
 type moveKernel[T Float] struct {
+	limited
 	data []int
 	plan func(a *shapeArgs) (*movePlan, error)
 }
@@ -197,6 +198,9 @@ func (k *moveKernel[T]) makePlan(in []*Tensor[T]) (*movePlan, error) {
 func (k *moveKernel[T]) Forward(in []*Tensor[T]) ([]*Tensor[T], error) {
 	p, err := k.makePlan(in)
 	if err != nil {
+		return nil, err
+	}
+	if err := k.checkOut(p.shapes...); err != nil {
 		return nil, err
 	}
 	out := make([]*Tensor[T], len(p.shapes))

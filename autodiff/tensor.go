@@ -231,28 +231,120 @@ func BroadcastIndex(in, out []int) []int {
 
 // Broadcast returns t expanded to shape (a copy; t itself when shapes match).
 func Broadcast[T Float](t *Tensor[T], shape []int) *Tensor[T] {
-	idx := BroadcastIndex(t.Shape, shape)
-	if idx == nil {
+	if SameShape(t.Shape, shape) {
 		return t
 	}
 	out := New[T](shape...)
-	for k, j := range idx {
-		out.Data[k] = t.Data[j]
-	}
+	dims, st := bcastRuns(t.Shape, shape)
+	eachRun(dims, st, func(k, j, n, s int) {
+		d := out.Data[k : k+n]
+		switch s {
+		case 0:
+			v := t.Data[j]
+			for e := range d {
+				d[e] = v
+			}
+		case 1:
+			copy(d, t.Data[j:j+n])
+		default:
+			for e := range d {
+				d[e] = t.Data[j+e*s]
+			}
+		}
+	})
 	return out
 }
 
+// bcastRuns describes the broadcast of an operand of shape in to the shape
+// out (right-aligned, as BroadcastIndex) by runs: out's axes with the
+// size-1 ones dropped and neighbours merged where the operand's strides
+// allow, run i of dims[i] elements of stride st[i] in the operand (0 where
+// broadcast). The last run is the innermost.
+func bcastRuns(in, out []int) (dims, st []int) {
+	off := len(out) - len(in)
+	inStr := Strides(in)
+	for ax, d := range out {
+		if d == 1 {
+			continue
+		}
+		s := 0
+		if ax >= off && in[ax-off] != 1 {
+			s = inStr[ax-off]
+		}
+		if n := len(dims); n > 0 && ((s == 0 && st[n-1] == 0) || (s != 0 && st[n-1] == s*d)) {
+			dims[n-1] *= d
+			st[n-1] = s
+			continue
+		}
+		dims, st = append(dims, d), append(st, s)
+	}
+	return dims, st
+}
+
+// eachRun calls f(k, j, n, s) for each stretch of the innermost run:
+// elements k … k+n−1 of the broadcast shape come from operand elements
+// j, j+s, …, in increasing k.
+func eachRun(dims, st []int, f func(k, j, n, s int)) {
+	if len(dims) == 0 {
+		f(0, 0, 1, 0)
+		return
+	}
+	for _, d := range dims {
+		if d == 0 {
+			return
+		}
+	}
+	last := len(dims) - 1
+	n, s := dims[last], st[last]
+	coord := make([]int, last)
+	k, j := 0, 0
+	for {
+		f(k, j, n, s)
+		k += n
+		ax := last - 1
+		for ; ax >= 0; ax-- {
+			coord[ax]++
+			j += st[ax]
+			if coord[ax] < dims[ax] {
+				break
+			}
+			j -= st[ax] * coord[ax]
+			coord[ax] = 0
+		}
+		if ax < 0 {
+			return
+		}
+	}
+}
+
 // SumTo sums t (of a broadcast shape) down to shape, the adjoint of
-// Broadcast: out[j] = Σ_{k: idx[k]=j} t[k].
+// Broadcast: out[j] = Σ_{k: idx[k]=j} t[k], summed in increasing k.
 func SumTo[T Float](t *Tensor[T], shape []int) *Tensor[T] {
-	idx := BroadcastIndex(shape, t.Shape)
-	if idx == nil {
+	if SameShape(shape, t.Shape) {
 		return t
 	}
 	out := New[T](shape...)
-	for k, j := range idx {
-		out.Data[j] += t.Data[k]
-	}
+	dims, st := bcastRuns(shape, t.Shape)
+	eachRun(dims, st, func(k, j, n, s int) {
+		src := t.Data[k : k+n]
+		switch s {
+		case 0:
+			acc := out.Data[j]
+			for _, v := range src {
+				acc += v
+			}
+			out.Data[j] = acc
+		case 1:
+			d := out.Data[j : j+n]
+			for e, v := range src {
+				d[e] += v
+			}
+		default:
+			for e, v := range src {
+				out.Data[j+e*s] += v
+			}
+		}
+	})
 	return out
 }
 

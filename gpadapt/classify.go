@@ -50,6 +50,7 @@ func fitClassification[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f [
 	if nk > maxDense {
 		return state{}, fmt.Errorf("classification in function space solves a dense %d×%d system, more than %d; use --method parameter or fewer points", nk, nk, maxDense)
 	}
+	progress(o, "kernel", 0, 1)
 	factors, err := op.Factors(ctx)
 	if err != nil {
 		return state{}, err
@@ -58,20 +59,30 @@ func fitClassification[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f [
 	if err != nil {
 		return state{}, err
 	}
+	progress(o, "kernel", 1, 1)
 	if o.Independent {
 		maskOutputs(k0d, k)
 	}
 	k0 := symmetric(k0d)
 	var best *laplace
-	for _, s := range priorScales(o) {
+	scales := priorScales(o)
+	for i, s := range scales {
+		progress(o, "laplace", i, len(scales))
 		lp, err := newtonLaplace(k0, s, f, labels, k)
 		if err != nil {
 			return state{}, err
 		}
+		logScale(o, s, lp.iters, lp.evidence)
 		if best != nil && lp.evidence < best.evidence {
 			break
 		}
 		best = lp
+	}
+	progress(o, "laplace", len(scales), len(scales))
+	if !best.converged {
+		if err := unconverged(o, &rep, "Laplace: Newton's method did not converge in %d iterations (s=%g)", newtonMaxIter, best.s); err != nil {
+			return state{}, err
+		}
 	}
 	// At the mode g = K·a, so δ = s·Jᵀ·a.
 	delta := make([]float64, op.P())
@@ -92,6 +103,13 @@ func fitClassification[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f [
 		ks.alpha = best.a
 	}
 	return state{delta: delta, kern: ks, rep: rep}, nil
+}
+
+// logScale reports the Laplace fit at one prior scale.
+func logScale(o *Options, s float64, iters int, evidence float64) {
+	if o.Logf != nil {
+		o.Logf("Laplace at s = %g: %d Newton steps, log evidence %.6g", s, iters, evidence)
+	}
 }
 
 // priorScales is the ascending grid over which the Laplace evidence
@@ -118,7 +136,7 @@ func laplaceParameter[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 [
 	if nk*p > maxJacobian || p > maxDense {
 		return state{}, fmt.Errorf("classification in parameter space forms the %d×%d Jacobian and a %d×%d system; adapt fewer parameters (--params last:N)", nk, p, p, p)
 	}
-	jac, err := op.Jacobian(ctx)
+	jac, err := jacobian(ctx, op, o)
 	if err != nil {
 		return state{}, err
 	}
@@ -127,9 +145,12 @@ func laplaceParameter[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 [
 		delta       []float64
 		l           *mat.TriDense
 		iters       int
+		converged   bool
 	}
 	var best *mode
-	for _, s := range priorScales(o) {
+	scales := priorScales(o)
+	for si, s := range scales {
+		progress(o, "laplace", si, len(scales))
 		delta := make([]float64, p)
 		logPost := func(d []float64) float64 {
 			var jd mat.VecDense
@@ -140,7 +161,7 @@ func laplaceParameter[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 [
 		psi := logPost(delta)
 		var chol *mat.Cholesky
 		it := 0
-		for it = 1; it <= 50; it++ {
+		for it = 1; it <= newtonMaxIter; it++ {
 			var jd mat.VecDense
 			jd.MulVec(jac, mat.NewVecDense(p, delta))
 			probs, grad, _ := softmaxStats(f0, jd.RawVector().Data, labels, k)
@@ -181,10 +202,17 @@ func laplaceParameter[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 [
 		var l mat.TriDense
 		chol.LTo(&l)
 		ev := psi - 0.5*(float64(p)*math.Log(s)+chol.LogDet())
+		logScale(o, s, min(it, newtonMaxIter), ev)
 		if best != nil && ev < best.evidence {
 			break // past the evidence's maximum along the ascending grid
 		}
-		best = &mode{s: s, evidence: ev, delta: delta, l: &l, iters: it}
+		best = &mode{s: s, evidence: ev, delta: delta, l: &l, iters: min(it, newtonMaxIter), converged: it <= newtonMaxIter}
+	}
+	progress(o, "laplace", len(scales), len(scales))
+	if !best.converged {
+		if err := unconverged(o, &rep, "Laplace: Newton's method did not converge in %d iterations (s=%g)", newtonMaxIter, best.s); err != nil {
+			return state{}, err
+		}
 	}
 	var linv mat.TriDense
 	if err := linv.InverseTri(best.l); err != nil {
@@ -216,13 +244,18 @@ func precision(jac *mat.Dense, probs []float64, k int, s float64) (*mat.Cholesky
 }
 
 type laplace struct {
-	s        float64
-	a        []float64
-	l        *mat.TriDense
-	wsqrt    *blockDiag
-	evidence float64
-	iters    int
+	s         float64
+	a         []float64
+	l         *mat.TriDense
+	wsqrt     *blockDiag
+	evidence  float64
+	iters     int
+	converged bool
 }
+
+// newtonMaxIter caps the Newton iterations of the Laplace approximation
+// (a variable so that tests can lower it).
+var newtonMaxIter = 50
 
 // newtonLaplace runs Newton's method for prior scale s and returns the mode
 // with its approximate log evidence −½aᵀg + log p(y|f) − Σ log L_ii.
@@ -234,7 +267,7 @@ func newtonLaplace(k0 *mat.SymDense, s float64, f0 []float64, labels []int, k in
 	a := make([]float64, nk)
 	psi := math.Inf(-1)
 	var lp *laplace
-	for it := 1; it <= 50; it++ {
+	for it := 1; it <= newtonMaxIter; it++ {
 		probs, grad, _ := softmaxStats(f0, g, labels, k)
 		w := blockSqrtHessian(probs, k)
 		// b = W·g + ∇ with W = Vᵀ·V.
@@ -273,6 +306,7 @@ func newtonLaplace(k0 *mat.SymDense, s float64, f0 []float64, labels []int, k in
 		copy(g, gNew)
 		lp = &laplace{s: s, a: append([]float64(nil), a...), iters: it, evidence: next}
 		if math.Abs(next-psi) <= 1e-9*math.Max(1, math.Abs(next)) {
+			lp.converged = true
 			break
 		}
 		psi = next

@@ -38,6 +38,9 @@ func Fit(ctx context.Context, g *autodiff.Graph, d *Data, opts *Options) (*Predi
 	if len(active) == 0 {
 		return nil, fmt.Errorf("the model has no parameters to adapt")
 	}
+	if err := autodiff.CheckParams(g); err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	var s state
 	if o.Float64 {
@@ -92,10 +95,8 @@ func fit[T autodiff.Float](ctx context.Context, g *autodiff.Graph, active []int,
 	nk := n * k
 	rep := Report{Task: o.Task.String(), N: n, K: k, P: p}
 	f := op.Outputs()
-	for i, v := range f {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return state{}, numerical("the network's output %d of row %d is %g", i%k, i/k+1, v)
-		}
+	if err := nonFiniteOutputs(op.NonFinite, f, k); err != nil {
+		return state{}, err
 	}
 	if o.Task == Classification {
 		return fitClassification(ctx, op, f, d, o, rep)
@@ -150,12 +151,10 @@ func fit[T autodiff.Float](ctx context.Context, g *autodiff.Graph, active []int,
 	if nk*p > maxJacobian {
 		return state{}, fmt.Errorf("the explicit Jacobian would hold %d×%d values, more than %d; adapt fewer parameters (--params last:N) or use --method function", nk, p, maxJacobian)
 	}
-	progress(o, "jacobian", 0, 1)
-	jac, err := op.Jacobian(ctx)
+	jac, err := jacobian(ctx, op, o)
 	if err != nil {
 		return state{}, err
 	}
-	progress(o, "jacobian", 1, 1)
 	return solveParameter(jac, r, o, rep)
 }
 
@@ -172,10 +171,31 @@ func progress(o *Options, phase string, done, total int) {
 	}
 }
 
+// jacobian forms J (nK×p) block by block, reporting the rows done as the
+// "jacobian" phase.
+func jacobian[T autodiff.Float](ctx context.Context, op *fvp.Op[T], o *Options) (*mat.Dense, error) {
+	nk, p := op.N()*op.K(), op.P()
+	jac := mat.NewDense(nk, p, nil)
+	progress(o, "jacobian", 0, nk)
+	err := op.EachRows(ctx, func(row0 int, rows *mat.Dense) {
+		r, _ := rows.Dims()
+		jac.Slice(row0, row0+r, 0, p).(*mat.Dense).Copy(rows)
+		if row0+r < nk {
+			progress(o, "jacobian", row0+r, nk)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	progress(o, "jacobian", nk, nk)
+	return jac, nil
+}
+
 // solveFunction solves in function space: K₀ = J·Jᵀ from the kernel
 // factors, A = s·K₀ + σ²·I = L·Lᵀ, α = A⁻¹·r, δ = s·Jᵀ·α.
 func solveFunction[T autodiff.Float](ctx context.Context, op *fvp.Op[T], factors *fvp.Factors, r []float64, o *Options, rep Report) (state, error) {
 	nk := len(r)
+	progress(o, "solving", 0, 3)
 	k0d, err := fvp.Cross(factors, factors)
 	if err != nil {
 		return state{}, err
@@ -190,23 +210,26 @@ func solveFunction[T autodiff.Float](ctx context.Context, op *fvp.Op[T], factors
 			return state{}, err
 		}
 	}
+	progress(o, "solving", 1, 3)
 	a := mat.NewSymDense(nk, nil)
 	a.ScaleSym(scale, k0)
 	for i := 0; i < nk; i++ {
 		a.SetSym(i, i, a.At(i, i)+noise)
 	}
-	var chol mat.Cholesky
-	if ok := chol.Factorize(a); !ok {
-		return state{}, numerical("the kernel system s·JJᵀ + σ²I (%d×%d, σ²=%g, s=%g) is not positive definite; try a larger --noise", nk, nk, noise, scale)
+	chol, err := factorJitter(a, fmt.Sprintf("the kernel system s·JJᵀ + σ²I (σ²=%g, s=%g)", noise, scale), kernelEntry(op.K()), o, &rep)
+	if err != nil {
+		return state{}, err
 	}
 	var alpha mat.VecDense
 	if err := chol.SolveVecTo(&alpha, mat.NewVecDense(nk, r)); err != nil {
 		return state{}, numerical("kernel solve: %v", err)
 	}
+	progress(o, "solving", 2, 3)
 	delta := make([]float64, op.P())
 	if err := op.JT(ctx, delta, alpha.RawVector().Data, 1); err != nil {
 		return state{}, err
 	}
+	progress(o, "solving", 3, 3)
 	for i := range delta {
 		delta[i] *= scale
 	}
@@ -254,8 +277,10 @@ func symmetric(m *mat.Dense) *mat.SymDense {
 // var(x) = ‖F·J(x)ᵀ‖² = J(x)·B⁻¹·J(x)ᵀ.
 func solveParameter(jac *mat.Dense, r []float64, o *Options, rep Report) (state, error) {
 	nk, p := jac.Dims()
+	progress(o, "solving", 0, 3)
 	var g mat.SymDense
 	g.SymOuterK(1, jac.T())
+	progress(o, "solving", 1, 3)
 	noise, scale := o.Noise, o.PriorScale
 	var err error
 	switch {
@@ -271,14 +296,15 @@ func solveParameter(jac *mat.Dense, r []float64, o *Options, rep Report) (state,
 	if err != nil {
 		return state{}, err
 	}
+	progress(o, "solving", 2, 3)
 	b := mat.NewSymDense(p, nil)
 	b.ScaleSym(1/noise, &g)
 	for i := 0; i < p; i++ {
 		b.SetSym(i, i, b.At(i, i)+1/scale)
 	}
-	var chol mat.Cholesky
-	if ok := chol.Factorize(b); !ok {
-		return state{}, numerical("the precision JᵀJ/σ² + I/s (%d×%d) is not positive definite", p, p)
+	chol, err := factorJitter(b, "the precision JᵀJ/σ² + I/s", nil, o, &rep)
+	if err != nil {
+		return state{}, err
 	}
 	var jtr mat.VecDense
 	jtr.MulVec(jac.T(), mat.NewVecDense(nk, r))
@@ -299,6 +325,7 @@ func solveParameter(jac *mat.Dense, r []float64, o *Options, rep Report) (state,
 	if err := linv.InverseTri(&l); err != nil {
 		return state{}, numerical("inverting the Cholesky factor: %v", err)
 	}
+	progress(o, "solving", 3, 3)
 	rep.Solver = "cholesky"
 	rep.Noise, rep.PriorScale = noise, scale
 	return state{delta: delta.RawVector().Data, f: mat.DenseCopyOf(&linv), rep: rep}, nil

@@ -72,6 +72,12 @@ type Report struct {
 	Residual    float64 `json:"residual"`
 	LogMarginal float64 `json:"log_marginal_likelihood"`
 	Seconds     float64 `json:"seconds"`
+	// Jitter is the largest value added to the diagonal of a system that
+	// was not numerically positive definite (0: none).
+	Jitter float64 `json:"jitter,omitempty"`
+	// Unconverged is set when an iterative solver hit its iteration cap and
+	// Options.AcceptUnconverged kept its last iterate.
+	Unconverged bool `json:"unconverged,omitempty"`
 }
 
 // Prediction holds the predictive distribution at m points.

@@ -74,9 +74,11 @@ func constTensor(v *autodiff.Value) *autodiff.Tensor[float64] {
 }
 
 // foldConstants evaluates, in float64, every node whose inputs are all Const
-// and replaces its outputs with Const values.
-func foldConstants(g *autodiff.Graph) error {
+// and replaces its outputs with Const values. The folded values may hold
+// maxBytes bytes in all (8 an element).
+func foldConstants(g *autodiff.Graph, maxBytes int64) error {
 	kept := g.Nodes[:0:0]
+	var total int64
 	for _, n := range g.Nodes {
 		foldable := len(n.In) > 0
 		for _, id := range n.In {
@@ -109,6 +111,9 @@ func foldConstants(g *autodiff.Graph) error {
 		for j, id := range n.Out {
 			if id < 0 {
 				continue
+			}
+			if total += 8 * int64(len(out[j].Data)); total > maxBytes {
+				return fmt.Errorf("folding constants: %s: the folded constants exceed the limit of %d bytes", n.Describe(), maxBytes)
 			}
 			v := &g.Values[id]
 			v.Int = intOutput(g, n, j)

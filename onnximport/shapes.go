@@ -30,9 +30,13 @@ type run struct {
 // be garbage), InferShapes leaves the shapes of computed values nil and
 // returns nil: there is nothing meaningful to run at. It returns an error naming the
 // node when an op rejects its inputs, as the model could not run.
-func InferShapes(g *autodiff.Graph) error { return inferShapes(g, nil) }
+func InferShapes(g *autodiff.Graph) error { return inferShapes(g, nil, 0) }
 
-func inferShapes(g *autodiff.Graph, hook func(*autodiff.Graph, *autodiff.Node, []*run)) error {
+// inferShapes is InferShapes with a hook run before each node, and a bound
+// on the bytes (8 an element) of all the tensors the runs compute
+// (maxBytes <= 0: none).
+func inferShapes(g *autodiff.Graph, hook func(*autodiff.Graph, *autodiff.Node, []*run), maxBytes int64) error {
+	var total int64
 	batched, ints := false, false
 	for _, id := range g.Inputs {
 		s := g.Values[id].Shape
@@ -99,7 +103,11 @@ func inferShapes(g *autodiff.Graph, hook func(*autodiff.Graph, *autodiff.Node, [
 			for j, id := range n.Out {
 				if id >= 0 {
 					r.vals[id] = out[j]
+					total += 8 * int64(len(out[j].Data))
 				}
+			}
+			if maxBytes > 0 && total > maxBytes {
+				return fmt.Errorf("shape inference: %s: the computed tensors exceed the limit of %d bytes", n.Describe(), maxBytes)
 			}
 		}
 	}

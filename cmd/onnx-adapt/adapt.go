@@ -71,6 +71,8 @@ Flags of the adaptation (before or after MODEL.onnx):
   --float64              compute in float64 (slower; for checks)
   --independent          treat the outputs as independent GPs (drop the
                          coupling through shared parameters)
+  --accept-unconverged   keep the last iterate of an iterative solver that hit
+                         its iteration cap (default: a numerical failure)
   --quiet                print no progress and no summary
   --json                 print the summary as one JSON object on stdout
 
@@ -104,6 +106,7 @@ type adaptFlags struct {
 	seed                        uint64
 	float64, quiet, json        bool
 	independent                 bool
+	acceptUnconverged           bool
 	noiseValue, priorScaleValue float64
 }
 
@@ -127,6 +130,7 @@ func (f *adaptFlags) define(fs *flag.FlagSet) {
 	fs.BoolVar(&f.quiet, "quiet", false, "")
 	fs.BoolVar(&f.json, "json", false, "")
 	fs.StringVar(&f.plot, "plot", "", "")
+	fs.BoolVar(&f.acceptUnconverged, "accept-unconverged", false, "")
 }
 
 // positiveOrAuto parses a flag that is a positive number or "auto" (0).
@@ -302,9 +306,18 @@ func cmdAdapt(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Logf:        func(format string, args ...any) { logf(format, args...) },
 		Progress:    plog.Progress,
 	}
+	opts.AcceptUnconverged = f.acceptUnconverged
 	logf("fitting: %s, %d rows, %d output(s), %d parameter tensor(s)", task, train.N, k, len(active))
 	p, err := gpadapt.Fit(ctx, g, &gpadapt.Data{X: train.X, Y: train.Y}, opts)
 	if err != nil {
+		var nf *autodiff.NonFiniteError
+		if errors.As(err, &nf) { // where a NaN or Inf arose in the network
+			hint := networkNaNHint
+			if nf.Kind == autodiff.Param || nf.Kind == autodiff.Const {
+				hint = weightsHint
+			}
+			return withHint(fmt.Errorf("%s: %w", modelPath, err), hint)
+		}
 		if errors.Is(err, gpadapt.ErrNumerical) {
 			if task == gpadapt.Classification {
 				return withHint(err, "Try a smaller --prior-scale (e.g. --prior-scale 0.01), fewer adapted parameters (--params last:1), or the other --method (function or parameter).")
@@ -609,6 +622,12 @@ func finiteMap(v any) map[string]any {
 		fields = map[string]any{"task": x.Task, "n": x.N, "outputs": x.K, "parameters": x.P, "method": x.Method, "solver": x.Solver,
 			"noise": x.Noise, "prior_scale": x.PriorScale, "noise_fitted": x.NoiseFitted, "prior_scale_fitted": x.ScaleFitted,
 			"iterations": x.Iterations, "residual": x.Residual, "log_marginal_likelihood": x.LogMarginal, "seconds": x.Seconds}
+		if x.Jitter != 0 {
+			fields["jitter"] = x.Jitter
+		}
+		if x.Unconverged {
+			fields["unconverged"] = true
+		}
 	case metrics.RegressionScores:
 		fields = map[string]any{"rmse": x.RMSE, "nll": x.NLL, "coverage95": x.Coverage95}
 	case metrics.ClassificationScores:
@@ -653,6 +672,12 @@ func printSummary(w io.Writer, s *adaptSummary) {
 	}
 	fmt.Fprintf(tw, "  prior scale s\t%.6g (%s)\n", r.PriorScale, fitted(r.ScaleFitted))
 	fmt.Fprintf(tw, "  solver\t%d iterations, relative residual %.3g\n", r.Iterations, r.Residual)
+	if r.Jitter != 0 {
+		fmt.Fprintf(tw, "  jitter\t%.3g added to the diagonal (the system was not numerically positive definite)\n", r.Jitter)
+	}
+	if r.Unconverged {
+		fmt.Fprintf(tw, "  converged\tno: the last iterate was kept (--accept-unconverged)\n")
+	}
 	fmt.Fprintf(tw, "  log marginal likelihood\t%.6g\n", r.LogMarginal)
 	fmt.Fprintf(tw, "  time\t%.3g s\n", r.Seconds)
 	tw.Flush()

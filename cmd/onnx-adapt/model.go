@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/onnx-adapt/onnx-adapt/autodiff"
+	"github.com/onnx-adapt/onnx-adapt/dataset"
 	"github.com/onnx-adapt/onnx-adapt/gpadapt"
 	"github.com/onnx-adapt/onnx-adapt/onnximport"
 )
@@ -187,6 +188,31 @@ func forwardRows(e *autodiff.Engine[float32], x *autodiff.Tensor[float32], batch
 	}
 	return out, nil
 }
+
+// nonFiniteRow reports output j of the network, v, not finite on row i of
+// tab, with where it arose (a node, or the model's weights: then a bad
+// model, exit 2) from a forward sweep of that row alone.
+func nonFiniteRow(e *autodiff.Engine[float32], tab *dataset.Table, i, j int, v float64) error {
+	where := fmt.Sprintf("line %d of %s", tab.Lines[i], tab.File)
+	if t, err := e.Forward(rowsOf(tab.X, i, i+1)); err == nil {
+		var nf *autodiff.NonFiniteError
+		if err := t.NonFinite(); errors.As(err, &nf) {
+			if nf.Kind == autodiff.Param || nf.Kind == autodiff.Const {
+				return withHint(fmt.Errorf("%w (the network's output %d is %v on %s)", err, j, v, where), weightsHint)
+			}
+			nf.Row = -1 // a sweep of this row alone
+			return withHint(fmt.Errorf("%w: the network's output %d is %v on %s: %w", gpadapt.ErrNumerical, j, v, where, err), networkNaNHint)
+		}
+	}
+	return numericalf("the network's output %d is %v on %s", j, v, where)
+}
+
+// Advice for a network whose weights, or whose outputs on the data, are
+// not finite.
+const (
+	weightsHint    = "The model's weights are not finite: re-export it from a network that runs."
+	networkNaNHint = "The network itself gives NaN or Inf on this row: check it for values far outside the range the network was trained on."
+)
 
 // outputHeader returns name for one output, name_0..name_{K-1} for K.
 func outputHeader(name string, k int) []string {

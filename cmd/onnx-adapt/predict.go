@@ -79,7 +79,12 @@ func cmdPredict(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	defer r.Close()
 	write := func(w io.Writer) error {
-		return streamPredictions(ctx, e, r, mi.batchFor(*batch), w)
+		err := streamPredictions(ctx, e, r, mi.batchFor(*batch), w)
+		var nf *autodiff.NonFiniteError
+		if errors.As(err, &nf) {
+			err = fmt.Errorf("%s: %w", pos[0], err)
+		}
+		return err
 	}
 	if *predictions == "" || *predictions == "-" {
 		return write(stdout)
@@ -116,7 +121,7 @@ func streamPredictions(ctx context.Context, e *autodiff.Engine[float32], r *data
 		for i, row := range out {
 			for j, v := range row {
 				if math.IsNaN(v) || math.IsInf(v, 0) {
-					return numericalf("the network's output %d is %v on line %d of %s", j, v, tab.Lines[i], tab.File)
+					return nonFiniteRow(e, tab, i, j, v)
 				}
 			}
 			if err := cw.Write(row); err != nil {

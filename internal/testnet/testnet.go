@@ -4,6 +4,7 @@ package testnet
 
 import (
 	"math/rand/v2"
+	"strings"
 
 	"github.com/onnx-adapt/onnx-adapt/autodiff"
 )
@@ -11,7 +12,14 @@ import (
 // MLP returns a tanh MLP with layer widths sizes (sizes[0] inputs,
 // sizes[len-1] outputs): Gemm, Tanh, ..., Gemm, with weights drawn from
 // N(0, 1/fan-in) by seed.
-func MLP(seed uint64, sizes ...int) *autodiff.Graph {
+func MLP(seed uint64, sizes ...int) *autodiff.Graph { return MLPAct(seed, "Tanh", sizes...) }
+
+// ReLUMLP is MLP with Relu activations.
+func ReLUMLP(seed uint64, sizes ...int) *autodiff.Graph { return MLPAct(seed, "Relu", sizes...) }
+
+// MLPAct is MLP with the unary activation op act (an ONNX op type such as
+// "Tanh" or "Relu") between the Gemm layers.
+func MLPAct(seed uint64, act string, sizes ...int) *autodiff.Graph {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	g := &autodiff.Graph{Opset: 17}
 	add := func(v autodiff.Value) int {
@@ -38,8 +46,8 @@ func MLP(seed uint64, sizes ...int) *autodiff.Graph {
 		g.Nodes = append(g.Nodes, &autodiff.Node{Name: name("gemm", l), OpType: "Gemm", Opset: 17, In: []int{cur, wid, bid}, Out: []int{y}, Attrs: autodiff.Attrs{}})
 		cur = y
 		if l < len(sizes)-1 {
-			h := add(autodiff.Value{Name: name("tanh", l), Shape: []int{autodiff.Batch, out}})
-			g.Nodes = append(g.Nodes, &autodiff.Node{Name: name("tanh", l), OpType: "Tanh", Opset: 17, In: []int{cur}, Out: []int{h}, Attrs: autodiff.Attrs{}})
+			h := add(autodiff.Value{Name: name(strings.ToLower(act), l), Shape: []int{autodiff.Batch, out}})
+			g.Nodes = append(g.Nodes, &autodiff.Node{Name: name(strings.ToLower(act), l), OpType: act, Opset: 17, In: []int{cur}, Out: []int{h}, Attrs: autodiff.Attrs{}})
 			cur = h
 		}
 	}
