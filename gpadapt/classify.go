@@ -7,6 +7,7 @@ import (
 
 	"github.com/onnx-adapt/onnx-adapt/autodiff"
 	"github.com/onnx-adapt/onnx-adapt/fvp"
+	"github.com/onnx-adapt/onnx-adapt/simd"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -165,7 +166,7 @@ func laplaceParameter[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 [
 			var jd mat.VecDense
 			jd.MulVec(jac, mat.NewVecDense(p, delta))
 			probs, grad, _ := softmaxStats(f0, jd.RawVector().Data, labels, k)
-			if chol, err = precision(jac, probs, k, s); err != nil {
+			if chol, err = precision(jac, probs, k, s, !o.Float64); err != nil {
 				return state{}, err
 			}
 			var gv, step mat.VecDense
@@ -196,7 +197,7 @@ func laplaceParameter[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 [
 		var jd mat.VecDense
 		jd.MulVec(jac, mat.NewVecDense(p, delta))
 		probs, _, _ := softmaxStats(f0, jd.RawVector().Data, labels, k)
-		if chol, err = precision(jac, probs, k, s); err != nil {
+		if chol, err = precision(jac, probs, k, s, !o.Float64); err != nil {
 			return state{}, err
 		}
 		var l mat.TriDense
@@ -228,16 +229,36 @@ func laplaceParameter[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 [
 }
 
 // precision factors H = JᵀWJ + I/s = (VJ)ᵀ(VJ) + I/s.
-func precision(jac *mat.Dense, probs []float64, k int, s float64) (*mat.Cholesky, error) {
+// With single, (VJ)ᵀ(VJ) is multiplied in float32 on the simd kernels
+// (the Jacobian of float32 sweeps holds float32 values), accumulated into
+// a float64 matrix.
+func precision(jac *mat.Dense, probs []float64, k int, s float64, single bool) (*mat.Cholesky, error) {
 	vj := blockSqrtHessian(probs, k).mulRows(jac)
-	_, p := jac.Dims()
-	var h mat.SymDense
-	h.SymOuterK(1, vj.T())
+	nk, p := jac.Dims()
+	var h *mat.SymDense
+	if single {
+		v32 := make([]float32, nk*p)
+		for i := 0; i < nk; i++ {
+			for j, v := range vj.RawRowView(i) {
+				v32[i*p+j] = float32(v)
+			}
+		}
+		c32 := make([]float32, p*p)
+		simd.Sgemm(true, false, p, p, nk, 1, v32, p, v32, p, 0, c32, p)
+		c := make([]float64, p*p)
+		for i, v := range c32 {
+			c[i] = float64(v)
+		}
+		h = mat.NewSymDense(p, c)
+	} else {
+		h = mat.NewSymDense(p, nil)
+		h.SymOuterK(1, vj.T())
+	}
 	for i := 0; i < p; i++ {
 		h.SetSym(i, i, h.At(i, i)+1/s)
 	}
 	var chol mat.Cholesky
-	if !chol.Factorize(&h) {
+	if !chol.Factorize(h) {
 		return nil, numerical("Laplace: the posterior precision JᵀWJ + I/s (%d×%d) is not positive definite (s=%g)", p, p, s)
 	}
 	return &chol, nil
