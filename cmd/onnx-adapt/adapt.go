@@ -31,6 +31,7 @@ Usage:
   onnx-adapt predict MODEL.onnx --input DATA.csv      run the network
   onnx-adapt predict PREDICTOR --input DATA.csv       run a saved predictor
   onnx-adapt gradcheck MODEL.onnx --input DATA.csv    check the derivatives
+  onnx-adapt export PREDICTOR --onnx OUT.onnx         the adapted mean as ONNX
   onnx-adapt bench MODEL.onnx [--batch 256 --json]    time forward, JVP, VJP, Fisher
   onnx-adapt help [inspect|predict|gradcheck|data]    more help
 

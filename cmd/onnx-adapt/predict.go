@@ -137,26 +137,9 @@ func streamPredictions(ctx context.Context, e *autodiff.Engine[float32], r *data
 
 // predictSaved runs a saved predictor over the rows of input.
 func predictSaved(ctx context.Context, path, input, predictions, targetCols string, batch int, stdout io.Writer) error {
-	f, err := os.Open(path)
+	saved, g, p, err := loadPredictor(path)
 	if err != nil {
-		return inputErr(path, err)
-	}
-	saved, err := gpadapt.Load(f)
-	f.Close()
-	savedHint := "Save the predictor again with 'onnx-adapt MODEL.onnx --target TRAIN.csv --out FILE'."
-	if err != nil {
-		return withHint(fmt.Errorf("%s: %w", path, err), savedHint)
-	}
-	if len(saved.ModelBytes) == 0 {
-		return withHint(fmt.Errorf("%s: the predictor file holds no model", path), savedHint)
-	}
-	g, err := onnximport.Decode(saved.ModelBytes, nil)
-	if err != nil {
-		return withHint(fmt.Errorf("%s: the model inside the predictor file: %w", path, err), savedHint)
-	}
-	p, err := saved.Bind(g)
-	if err != nil {
-		return withHint(fmt.Errorf("%s: %w", path, err), savedHint)
+		return err
 	}
 	mi, err := inputOf(g, path)
 	if err != nil {
@@ -223,4 +206,31 @@ func predictSaved(ctx context.Context, path, input, predictions, targetCols stri
 		return write(stdout)
 	}
 	return atomicfile.WriteFile(predictions, write)
+}
+
+// loadPredictor reads a predictor file, decodes the model inside it and
+// binds the two.
+func loadPredictor(path string) (*gpadapt.Saved, *autodiff.Graph, *gpadapt.Predictor, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, nil, inputErr(path, err)
+	}
+	saved, err := gpadapt.Load(f)
+	f.Close()
+	savedHint := "Save the predictor again with 'onnx-adapt MODEL.onnx --target TRAIN.csv --out FILE'."
+	if err != nil {
+		return nil, nil, nil, withHint(fmt.Errorf("%s: %w", path, err), savedHint)
+	}
+	if len(saved.ModelBytes) == 0 {
+		return nil, nil, nil, withHint(fmt.Errorf("%s: the predictor file holds no model", path), savedHint)
+	}
+	g, err := onnximport.Decode(saved.ModelBytes, nil)
+	if err != nil {
+		return nil, nil, nil, withHint(fmt.Errorf("%s: the model inside the predictor file: %w", path, err), savedHint)
+	}
+	p, err := saved.Bind(g)
+	if err != nil {
+		return nil, nil, nil, withHint(fmt.Errorf("%s: %w", path, err), savedHint)
+	}
+	return saved, g, p, nil
 }

@@ -58,6 +58,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdPredict(ctx, args[1:], stdout, stderr)
 	case "gradcheck":
 		return cmdGradcheck(ctx, args[1:], stdout, stderr)
+	case "export":
+		return cmdExport(ctx, args[1:], stdout, stderr)
 	}
 	return cmdAdapt(ctx, args, stdout, stderr)
 }
@@ -78,6 +80,8 @@ func cmdHelp(args []string, stdout io.Writer) error {
 		io.WriteString(stdout, dataUsage)
 	case "bench":
 		io.WriteString(stdout, benchcmd.Usage)
+	case "export":
+		io.WriteString(stdout, exportUsage)
 	default:
 		return usagef("no help for %q: try onnx-adapt help, or help inspect, predict, gradcheck, data", args[0])
 	}
