@@ -333,7 +333,7 @@ func measure(ctx context.Context, path string, c config) (*Result, error) {
 		return nil, fmt.Errorf("JVP: %w", err)
 	}
 	if res.VJPMS, _, err = timer(c.repeat, func() error {
-		_, _, err := e.VJP(tape, 1, []*autodiff.Tensor[float32]{cot})
+		_, err := e.VJPParams(tape, 1, []*autodiff.Tensor[float32]{cot})
 		return err
 	}); err != nil {
 		return nil, fmt.Errorf("VJP: %w", err)
