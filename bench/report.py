@@ -343,8 +343,12 @@ for fname, title in (("profile-ops-mlp784.txt", "product sweeps of mlp784 (`gobe
     w("```")
     w("")
 
-notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "NOTES.md")
-if os.path.exists(notes):
-    w(open(notes).read().rstrip())
-    w("")
+# Fixed analysis, then the results measured by other commands (the Go
+# engine benchmarks and make bench-gemm), kept beside this script.
+here = os.path.dirname(os.path.abspath(__file__))
+for name in ("NOTES.md", "engine.md", "gemm.md"):
+    path = os.path.join(here, name)
+    if os.path.exists(path):
+        w(open(path).read().rstrip())
+        w("")
 sys.stdout.write("\n".join(out) + "\n")
