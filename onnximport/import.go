@@ -34,6 +34,10 @@ type Options struct {
 	// NoFold keeps nodes whose inputs are all constants instead of
 	// evaluating them at import (Constant nodes are always folded).
 	NoFold bool
+	// AllowUnsupported loads a model whose ops the registry lacks, for
+	// describing it (inspect): such a graph cannot run, so constants are
+	// not folded and shapes are not inferred. Summarize lists the ops.
+	AllowUnsupported bool
 }
 
 func (o *Options) orDefault() Options {
@@ -134,7 +138,7 @@ func precheck(wm *wireModel, o Options) error {
 			bad = append(bad, fmt.Sprintf("node %d %q: %s (domain %s, opset %d)", i, n.Name, n.OpType, dom, ver))
 		}
 	}
-	if len(bad) > 0 {
+	if len(bad) > 0 && !o.AllowUnsupported {
 		return &UnsupportedError{Nodes: bad, Supported: autodiff.Ops()}
 	}
 	var total int64
@@ -376,6 +380,15 @@ func (b *builder) build() (*autodiff.Graph, error) {
 	// together by MaxBytes. The engine's own limit applies afterwards.
 	for _, n := range g.Nodes {
 		n.MaxElements = b.o.MaxElements
+	}
+	runnable := true
+	for _, n := range g.Nodes {
+		runnable = runnable && autodiff.Lookup(n.OpType) != nil && isDefaultDomain(n.Domain)
+	}
+	if !runnable {
+		markInts(g)
+		compact(g)
+		return g, nil
 	}
 	if !b.o.NoFold {
 		if err := foldConstants(g, b.o.MaxBytes); err != nil {

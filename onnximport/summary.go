@@ -20,6 +20,8 @@ type Summary struct {
 	NumParams int // total parameter elements p
 	NumConsts int // constant values (shapes, running statistics, folded constants)
 	NumNodes  int
+	// Unsupported names each node whose op the registry lacks.
+	Unsupported []string
 }
 
 // NamedShape is a value's name and static shape (autodiff.Batch for the
@@ -61,6 +63,9 @@ func Summarize(g *autodiff.Graph) Summary {
 	hist := map[string]int{}
 	for _, n := range g.Nodes {
 		hist[n.OpType]++
+		if autodiff.Lookup(n.OpType) == nil || !isDefaultDomain(n.Domain) {
+			s.Unsupported = append(s.Unsupported, fmt.Sprintf("%s (domain %q, opset %d)", n.Describe(), n.Domain, n.Opset))
+		}
 	}
 	for op, c := range hist {
 		s.Ops = append(s.Ops, OpCount{op, c})
@@ -106,6 +111,14 @@ func (s Summary) WriteText(w io.Writer) error {
 	p("parameters: %d tensors, %d elements\n", len(s.Params), s.NumParams)
 	for _, v := range s.Params {
 		p("  %s\t%s\t%d\n", v.Name, autodiff.ShapeString(v.Shape), v.Size)
+	}
+	if len(s.Unsupported) == 0 {
+		p("unsupported ops: none\n")
+	} else {
+		p("unsupported ops: %d node(s); the model cannot be run or adapted:\n", len(s.Unsupported))
+		for _, u := range s.Unsupported {
+			p("  %s\n", u)
+		}
 	}
 	return tw.Flush()
 }

@@ -22,7 +22,7 @@ func cmdInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	g, err := loadModel(pos[0])
+	g, err := loadModelWith(pos[0], &onnximport.Options{AllowUnsupported: true})
 	if err != nil {
 		return err
 	}

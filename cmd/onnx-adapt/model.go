@@ -57,7 +57,10 @@ func inputErr(path string, err error) error {
 }
 
 // loadModel imports the ONNX model at path.
-func loadModel(path string) (*autodiff.Graph, error) {
+func loadModel(path string) (*autodiff.Graph, error) { return loadModelWith(path, nil) }
+
+// loadModelWith is loadModel with import options.
+func loadModelWith(path string, opts *onnximport.Options) (*autodiff.Graph, error) {
 	kind, err := sniff(path)
 	if err != nil {
 		return nil, err
@@ -66,7 +69,7 @@ func loadModel(path string) (*autodiff.Graph, error) {
 		return nil, withHint(fmt.Errorf("%s is a saved predictor, not an ONNX model", path),
 			"This command takes the ONNX model the predictor was fitted from.")
 	}
-	g, err := onnximport.Load(path, nil)
+	g, err := onnximport.Load(path, opts)
 	if err != nil {
 		var ue *onnximport.UnsupportedError
 		if errors.As(err, &ue) {

@@ -74,9 +74,14 @@ func writeModel(t *testing.T, name string, b []byte) string {
 func TestUnsupportedOp(t *testing.T) {
 	m := writeModel(t, "odd.onnx", oneNodeModel("FrobnicateV9", 2))
 	data := writeFile(t, "d.csv", "a,b,y\n1,2,3\n")
-	for _, args := range [][]string{{"inspect", m}, {"predict", m, "--input", data}, {m, "--target", data}} {
+	for _, args := range [][]string{{"predict", m, "--input", data}, {m, "--target", data}} {
 		code, _, errs := cli(t, args...)
 		want(t, code, errs, exitInput, m, "FrobnicateV9", "Re-export")
+	}
+	// inspect describes the model and lists what it cannot run.
+	code, out, errs := cli(t, "inspect", m)
+	if code != 0 || !strings.Contains(out, "unsupported ops: 1 node(s)") || !strings.Contains(out, "FrobnicateV9") || !strings.Contains(out, "inputs:") {
+		t.Errorf("inspect: exit %d, stdout:\n%s\nstderr: %s", code, out, errs)
 	}
 }
 
