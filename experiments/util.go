@@ -1,0 +1,277 @@
+package experiments
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/onnx-adapt/onnx-adapt/autodiff"
+)
+
+// rows2tensor packs n rows of d features into a [n, shape...] tensor.
+func rows2tensor(x [][]float64, shape ...int) *autodiff.Tensor[float32] {
+	if len(shape) == 0 {
+		shape = []int{len(x[0])}
+	}
+	t := autodiff.New[float32](append([]int{len(x)}, shape...)...)
+	d := autodiff.Size(shape)
+	for i, r := range x {
+		for j, v := range r {
+			t.Data[i*d+j] = float32(v)
+		}
+	}
+	return t
+}
+
+// tensorRows unpacks a [n, ...] tensor into n flat rows.
+func tensorRows(t *autodiff.Tensor[float32]) [][]float64 {
+	n := t.Shape[0]
+	d := t.Len() / max(n, 1)
+	out := make([][]float64, n)
+	for i := range out {
+		out[i] = make([]float64, d)
+		for j := range d {
+			out[i][j] = float64(t.Data[i*d+j])
+		}
+	}
+	return out
+}
+
+// subset returns rows idx of x (tensor) and y.
+func subset(x *autodiff.Tensor[float32], y [][]float64, idx []int) (*autodiff.Tensor[float32], [][]float64) {
+	n := x.Shape[0]
+	d := x.Len() / n
+	out := autodiff.New[float32](append([]int{len(idx)}, x.Shape[1:]...)...)
+	ys := make([][]float64, len(idx))
+	for k, i := range idx {
+		copy(out.Data[k*d:(k+1)*d], x.Data[i*d:(i+1)*d])
+		ys[k] = y[i]
+	}
+	return out, ys
+}
+
+// split returns a random partition of 0..n-1 into a training part and a
+// validation part of nval indices.
+func split(rng *rand.Rand, n, nval int) (train, val []int) {
+	perm := rng.Perm(n)
+	val = append([]int(nil), perm[:nval]...)
+	train = append([]int(nil), perm[nval:]...)
+	sort.Ints(val)
+	sort.Ints(train)
+	return train, val
+}
+
+// valSize is the validation share of n adaptation points: a quarter,
+// at least 2.
+func valSize(n int) int { return max(2, (n+3)/4) }
+
+// forward runs engine e on x and returns its first output as rows.
+func forward(e *autodiff.Engine[float32], x *autodiff.Tensor[float32]) ([][]float64, error) {
+	const chunk = 1024
+	n := x.Shape[0]
+	d := x.Len() / n
+	var out [][]float64
+	for i0 := 0; i0 < n; i0 += chunk {
+		i1 := min(n, i0+chunk)
+		xs := autodiff.FromData(x.Data[i0*d:i1*d], append([]int{i1 - i0}, x.Shape[1:]...)...)
+		t, err := e.Forward(xs)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, tensorRows(t.Outputs()[0])...)
+	}
+	return out, nil
+}
+
+// forwardGraph runs the graph's own parameters on x.
+func forwardGraph(g *autodiff.Graph, x *autodiff.Tensor[float32]) ([][]float64, error) {
+	e, err := autodiff.NewEngine[float32](g)
+	if err != nil {
+		return nil, err
+	}
+	return forward(e, x)
+}
+
+// meanSE returns the mean of v and its standard error.
+func meanSE(v []float64) (float64, float64) {
+	n := float64(len(v))
+	if n == 0 {
+		return math.NaN(), math.NaN()
+	}
+	m := 0.0
+	for _, x := range v {
+		m += x
+	}
+	m /= n
+	if n < 2 {
+		return m, 0
+	}
+	s := 0.0
+	for _, x := range v {
+		s += (x - m) * (x - m)
+	}
+	return m, math.Sqrt(s / (n - 1) / n)
+}
+
+// constVar returns m rows of K copies of v.
+func constVar(m, k int, v float64) [][]float64 {
+	out := make([][]float64, m)
+	for i := range out {
+		out[i] = make([]float64, k)
+		for j := range out[i] {
+			out[i][j] = v
+		}
+	}
+	return out
+}
+
+// mse is the mean squared difference over all entries.
+func mse(a, b [][]float64) float64 {
+	s, n := 0.0, 0
+	for i := range a {
+		for k := range a[i] {
+			d := a[i][k] - b[i][k]
+			s += d * d
+			n++
+		}
+	}
+	return s / float64(max(n, 1))
+}
+
+// lastLinear finds the network's last dense layer: the last Gemm or
+// MatMul node with a parameter input. It returns the value id of that
+// layer's input (the penultimate features) and checks that the output is
+// reached from the layer only through bias Adds, so that the output is
+// linear in the layer's weights given the features.
+func lastLinear(g *autodiff.Graph) (int, error) {
+	isParam := func(id int) bool { return id >= 0 && g.Values[id].Kind == autodiff.Param }
+	for i := len(g.Nodes) - 1; i >= 0; i-- {
+		n := g.Nodes[i]
+		if n.OpType != "Gemm" && n.OpType != "MatMul" {
+			continue
+		}
+		if len(n.In) < 2 || !isParam(n.In[1]) || isParam(n.In[0]) || n.Attrs.Int("transA", 0) != 0 {
+			continue
+		}
+		cur := n.Out[0]
+		for _, m := range g.Nodes[i+1:] {
+			if m.OpType == "Add" && len(m.In) == 2 && (m.In[0] == cur || m.In[1] == cur) {
+				cur = m.Out[0]
+			}
+		}
+		if len(g.Outputs) == 0 || g.Outputs[0] != cur {
+			return 0, fmt.Errorf("the last dense layer does not feed the output through bias Adds only")
+		}
+		return n.In[0], nil
+	}
+	return 0, fmt.Errorf("no dense layer with a parameter weight")
+}
+
+// lastLayerParams returns a gpadapt Params expression naming the
+// parameters of the last dense layer: its weight, its bias and the
+// parameters of the bias Adds after it (gpadapt's "last:1" would name only
+// the last node with parameters, which for MatMul + Add layers is the
+// bias alone).
+func lastLayerParams(g *autodiff.Graph) (string, error) {
+	feat, err := lastLinear(g)
+	if err != nil {
+		return "", err
+	}
+	var names []string
+	on := false
+	for _, n := range g.Nodes {
+		if !on && (n.OpType == "Gemm" || n.OpType == "MatMul") && len(n.In) > 0 && n.In[0] == feat {
+			on = true
+		}
+		if !on {
+			continue
+		}
+		for _, id := range n.In {
+			if id >= 0 && g.Values[id].Kind == autodiff.Param {
+				names = append(names, regexp.QuoteMeta(g.Values[id].Name))
+			}
+		}
+	}
+	if len(names) == 0 {
+		return "", fmt.Errorf("the last dense layer has no parameters")
+	}
+	return "^(" + strings.Join(names, "|") + ")$", nil
+}
+
+// features runs the network on x and returns the penultimate features
+// (the input of the last dense layer) and the outputs.
+func features(g *autodiff.Graph, x *autodiff.Tensor[float32]) (phi, out [][]float64, err error) {
+	id, err := lastLinear(g)
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := autodiff.NewEngine[float32](g)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := e.Forward(x)
+	if err != nil {
+		return nil, nil, err
+	}
+	return tensorRows(t.Value(id)), tensorRows(t.Outputs()[0]), nil
+}
+
+// withBias appends a column of ones.
+func withBias(phi [][]float64) [][]float64 {
+	out := make([][]float64, len(phi))
+	for i, r := range phi {
+		out[i] = append(append(make([]float64, 0, len(r)+1), r...), 1)
+	}
+	return out
+}
+
+// MLP builds a tanh MLP graph with layer widths sizes, Glorot-uniform
+// weights drawn by seed and zero biases: Gemm, Tanh, ..., Gemm.
+func MLP(seed uint64, sizes ...int) *autodiff.Graph {
+	rng := rand.New(rand.NewPCG(seed, 0x6d6c70))
+	g := &autodiff.Graph{Opset: 13, Producer: "experiments"}
+	add := func(v autodiff.Value) int {
+		g.Values = append(g.Values, v)
+		return len(g.Values) - 1
+	}
+	x := add(autodiff.Value{Name: "x", Kind: autodiff.Input, Shape: []int{autodiff.Batch, sizes[0]}})
+	g.Inputs = []int{x}
+	cur := x
+	for l := 1; l < len(sizes); l++ {
+		in, out := sizes[l-1], sizes[l]
+		a := math.Sqrt(6 / float64(in+out))
+		w := make([]float64, in*out)
+		for i := range w {
+			w[i] = a * (2*rng.Float64() - 1)
+		}
+		wid := add(autodiff.Value{Name: fmt.Sprintf("fc%d.weight", l), Kind: autodiff.Param, Shape: []int{in, out}, Data: w})
+		bid := add(autodiff.Value{Name: fmt.Sprintf("fc%d.bias", l), Kind: autodiff.Param, Shape: []int{out}, Data: make([]float64, out)})
+		g.Params = append(g.Params, wid, bid)
+		y := add(autodiff.Value{Name: fmt.Sprintf("fc%d", l), Shape: []int{autodiff.Batch, out}})
+		g.Nodes = append(g.Nodes, &autodiff.Node{Name: fmt.Sprintf("fc%d", l), OpType: "Gemm", Opset: 13, In: []int{cur, wid, bid}, Out: []int{y}, Attrs: autodiff.Attrs{}})
+		cur = y
+		if l < len(sizes)-1 {
+			h := add(autodiff.Value{Name: fmt.Sprintf("tanh%d", l), Shape: []int{autodiff.Batch, out}})
+			g.Nodes = append(g.Nodes, &autodiff.Node{Name: fmt.Sprintf("tanh%d", l), OpType: "Tanh", Opset: 13, In: []int{cur}, Out: []int{h}, Attrs: autodiff.Attrs{}})
+			cur = h
+		}
+	}
+	g.Outputs = []int{cur}
+	return g
+}
+
+// storeParams copies an engine's current parameters back into the graph,
+// so that later engines (and gpadapt) start from them.
+func storeParams(g *autodiff.Graph, e *autodiff.Engine[float32]) {
+	for _, id := range g.Params {
+		p := e.Param(id)
+		for i, v := range p.Data {
+			g.Values[id].Data[i] = float64(v)
+		}
+	}
+}
+
+func tanh(x float64) float64 { return math.Tanh(x) }
