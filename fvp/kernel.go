@@ -23,7 +23,8 @@ type Factors struct {
 	N, K   int
 	Layers []Layer
 	// Single marks factors of a float32 operator: Cross then multiplies
-	// them in float32 with the simd kernels and accumulates in float64.
+	// them in float32 with the simd kernels when the product is large
+	// (see single32Work), accumulating in float64.
 	Single bool
 	// Rows is nK × (parameters outside Layers): explicit gradient rows.
 	Rows *mat.Dense
@@ -245,7 +246,7 @@ func Cross(a, b *Factors) (*mat.Dense, error) {
 	k := a.K
 	out := mat.NewDense(a.N*k, b.N*k, nil)
 	mul := outer64
-	if a.Single && b.Single {
+	if a.Single && b.Single && crossWork(a, b) > single32Work {
 		mul = outer32
 	}
 	for li := range a.Layers {
@@ -273,6 +274,31 @@ func Cross(a, b *Factors) (*mat.Dense, error) {
 		out.Add(out, mul(a.Rows, b.Rows))
 	}
 	return out, nil
+}
+
+// single32Work is the number of multiply-adds above which Cross multiplies
+// the factors of float32 sweeps in float32 (simd.Sgemm, ~10× faster here):
+// below it the float64 products cost seconds at most, and they keep the
+// kernel exact for ill-conditioned systems (a small noise variance), where
+// float32 accumulation moved posterior means by a few percent.
+const single32Work = 1e10
+
+// crossWork is the multiply-adds of Cross(a, b).
+func crossWork(a, b *Factors) float64 {
+	w := 0
+	for _, l := range a.Layers {
+		_, g := l.G.Dims()
+		w += g
+		if l.X != nil {
+			_, x := l.X.Dims()
+			w += x
+		}
+	}
+	if a.Rows != nil {
+		_, r := a.Rows.Dims()
+		w += r
+	}
+	return float64(a.N*a.K) * float64(b.N*b.K) * float64(w)
 }
 
 // outer64 returns a·bᵀ in float64.

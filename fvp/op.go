@@ -219,3 +219,18 @@ func ApplySoftmaxHessian(u, probs []float64, k, r int) {
 		}
 	}
 }
+
+// Float64 returns the operator's twin in float64 sweeps: the same graph,
+// active parameters, data and batch size. Products that cancel heavily
+// (Jᵀ·α with a large α from a small noise variance) are computed there.
+func (o *Op[T]) Float64(ctx context.Context) (*Op[float64], error) {
+	if op, ok := any(o).(*Op[float64]); ok {
+		return op, nil
+	}
+	e, err := autodiff.NewEngine[float64](o.e.Graph())
+	if err != nil {
+		return nil, err
+	}
+	e.SetActive(o.e.Active())
+	return New(ctx, e, autodiff.Convert[float64](o.x), o.batch)
+}

@@ -155,7 +155,22 @@ func fit[T autodiff.Float](ctx context.Context, g *autodiff.Graph, active []int,
 	if err != nil {
 		return state{}, err
 	}
-	return solveParameter(jac, r, o, rep)
+	// Fitted hyperparameters come from the same kernel matrix the function
+	// form uses (from the same factors, bit for bit), so both forms fit the
+	// same σ² and s.
+	var k0 *mat.SymDense
+	if (o.Noise <= 0 || o.PriorScale <= 0) && nk <= maxDense {
+		factors, err := op.Factors(ctx)
+		if err != nil {
+			return state{}, err
+		}
+		k0d, err := fvp.Cross(factors, factors)
+		if err != nil {
+			return state{}, err
+		}
+		k0 = symmetric(k0d)
+	}
+	return solveParameter(jac, k0, r, o, rep)
 }
 
 func other(method string) string {
@@ -225,8 +240,14 @@ func solveFunction[T autodiff.Float](ctx context.Context, op *fvp.Op[T], factors
 		return state{}, numerical("kernel solve: %v", err)
 	}
 	progress(o, "solving", 2, 3)
+	// δ = s·Jᵀ·α in float64 sweeps: α grows like 1/σ² and Jᵀ·α cancels,
+	// which float32 sweeps do not resolve when σ² is small.
+	op64, err := op.Float64(ctx)
+	if err != nil {
+		return state{}, err
+	}
 	delta := make([]float64, op.P())
-	if err := op.JT(ctx, delta, alpha.RawVector().Data, 1); err != nil {
+	if err := op64.JT(ctx, delta, alpha.RawVector().Data, 1); err != nil {
 		return state{}, err
 	}
 	progress(o, "solving", 3, 3)
@@ -273,9 +294,11 @@ func symmetric(m *mat.Dense) *mat.SymDense {
 }
 
 // solveParameter solves in parameter space: B = JᵀJ/σ² + I/s = L·Lᵀ,
+// fitting σ² and s (those not given) from the kernel k0 = JJᵀ when the
+// caller has it, else from the spectrum of JᵀJ,
 // δ = B⁻¹·Jᵀ·r/σ², and the covariance factor F = L⁻¹, with
 // var(x) = ‖F·J(x)ᵀ‖² = J(x)·B⁻¹·J(x)ᵀ.
-func solveParameter(jac *mat.Dense, r []float64, o *Options, rep Report) (state, error) {
+func solveParameter(jac *mat.Dense, k0 *mat.SymDense, r []float64, o *Options, rep Report) (state, error) {
 	nk, p := jac.Dims()
 	progress(o, "solving", 0, 3)
 	var g mat.SymDense
@@ -285,11 +308,8 @@ func solveParameter(jac *mat.Dense, r []float64, o *Options, rep Report) (state,
 	var err error
 	switch {
 	case noise > 0 && scale > 0:
-	case nk <= p:
-		// The smaller Gram matrix carries the spectrum: JJᵀ.
-		var k0 mat.SymDense
-		k0.SymOuterK(1, jac)
-		noise, scale, err = hyperparameters(&k0, r, nk, o, &rep)
+	case k0 != nil:
+		noise, scale, err = hyperparameters(k0, r, nk, o, &rep)
 	default:
 		noise, scale, err = hyperparametersPrimal(&g, jac, r, nk, o, &rep)
 	}

@@ -10,8 +10,9 @@ import (
 )
 
 // SelectParams returns the value ids of the parameters named by spec:
-// "all", "last:N" (the parameters of the last N nodes that consume any, in
-// topological order), or a regular expression matched against names.
+// "all", "last:N" (the parameters of the last N layers: nodes that consume
+// any, in topological order, each with a bias an elementwise node adds to
+// its output), or a regular expression matched against names.
 func SelectParams(g *autodiff.Graph, spec string) ([]int, error) {
 	switch {
 	case spec == "" || spec == "all":
@@ -25,16 +26,32 @@ func SelectParams(g *autodiff.Graph, spec string) ([]int, error) {
 		for _, id := range g.Params {
 			isParam[id] = true
 		}
+		// A layer is a node that consumes parameters, together with a bias
+		// added to its output by an elementwise node (MatMul then Add, as
+		// tf2onnx writes a dense layer; Conv then Add, as in mnist-7).
 		var layers [][]int
+		lastOut := map[int]bool{}
 		for _, node := range g.Nodes {
 			var ids []int
+			follows := false
 			for _, id := range node.In {
 				if id >= 0 && isParam[id] {
 					ids = append(ids, id)
 				}
+				follows = follows || (id >= 0 && lastOut[id])
 			}
-			if len(ids) > 0 {
-				layers = append(layers, ids)
+			if len(ids) == 0 {
+				continue
+			}
+			if spec := autodiff.Lookup(node.OpType); follows && spec != nil && spec.Elementwise && len(layers) > 0 {
+				layers[len(layers)-1] = append(layers[len(layers)-1], ids...)
+				lastOut = map[int]bool{}
+				continue
+			}
+			layers = append(layers, ids)
+			lastOut = map[int]bool{}
+			for _, id := range node.Out {
+				lastOut[id] = true
 			}
 		}
 		chosen := make(map[int]bool)

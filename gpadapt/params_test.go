@@ -2,7 +2,10 @@ package gpadapt
 
 import (
 	"context"
+	"os"
 	"testing"
+
+	"github.com/onnx-adapt/onnx-adapt/onnximport"
 
 	"github.com/onnx-adapt/onnx-adapt/internal/testnet"
 )
@@ -40,6 +43,24 @@ func TestSelectParams(t *testing.T) {
 			t.Errorf("%q: no error", bad)
 		}
 	}
+	// A tf2onnx-style dense layer, MatMul then Add of the bias, is one layer.
+	if keras := "../../shared/models/sine-keras/model.onnx"; fileExists(keras) {
+		kg, err := onnximport.Load(keras, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, err := SelectParams(kg, "last:1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, id := range ids {
+			n += len(kg.Values[id].Data)
+		}
+		if n != 16+1 {
+			t.Errorf("last:1 of sine-keras selects %d values, want 17 (weight and bias)", n)
+		}
+	}
 	_, d, _ := problem(6)
 	gp := testnet.MLP(5, 2, 6, 5, 2)
 	p, err := Fit(context.Background(), gp, d, &Options{Noise: 0.1, PriorScale: 1, Params: "last:1"})
@@ -49,6 +70,11 @@ func TestSelectParams(t *testing.T) {
 	if delta, _ := p.Delta(); len(delta) != 5*2+2 {
 		t.Errorf("last:1 of a 2-6-5-2 MLP adapted %d values, want 12", len(delta))
 	}
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func fmtList(s []string) string {
