@@ -281,7 +281,7 @@ func Cross(a, b *Factors) (*mat.Dense, error) {
 // below it the float64 products cost seconds at most, and they keep the
 // kernel exact for ill-conditioned systems (a small noise variance), where
 // float32 accumulation moved posterior means by a few percent.
-const single32Work = 1e10
+const single32Work = 1e9
 
 // crossWork is the multiply-adds of Cross(a, b).
 func crossWork(a, b *Factors) float64 {
