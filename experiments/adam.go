@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/onnx-adapt/onnx-adapt/autodiff"
+	"github.com/onnx-adapt/onnx-adapt/baseline"
 	"github.com/onnx-adapt/onnx-adapt/metrics"
 )
 
@@ -170,7 +171,7 @@ type FineTuned struct {
 func fineTune(g *autodiff.Graph, loss Loss, x *autodiff.Tensor[float32], y [][]float64, grid FineTuneGrid, seed uint64) (*FineTuned, error) {
 	rng := rand.New(rand.NewPCG(seed, 0xf1e))
 	n := x.Shape[0]
-	tr, va := split(rng, n, valSize(n))
+	tr, va := baseline.ValidationSplit(rng, n)
 	xt, yt := subset(x, y, tr)
 	xv, yv := subset(x, y, va)
 	best := &FineTuned{ValLoss: math.Inf(1)}

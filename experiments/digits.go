@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/onnx-adapt/onnx-adapt/autodiff"
+	"github.com/onnx-adapt/onnx-adapt/baseline"
 	"github.com/onnx-adapt/onnx-adapt/dataset"
 	"github.com/onnx-adapt/onnx-adapt/gpadapt"
 	"github.com/onnx-adapt/onnx-adapt/metrics"
@@ -87,11 +88,11 @@ func runClassMethod(ctx context.Context, name string, d *digitsData, x *autodiff
 		f, err := forward(ft.E, xt)
 		return softmaxRows(f), fmt.Sprintf("steps=%d lr=%g", ft.Steps, ft.LR), err
 	case MLogAnch, MLogFresh:
-		phi, f, err := features(g, x)
+		phi, f, err := baseline.Features(g, x)
 		if err != nil {
 			return nil, "", err
 		}
-		phiT, fT, err := features(g, xt)
+		phiT, fT, err := baseline.Features(g, xt)
 		if err != nil {
 			return nil, "", err
 		}
@@ -99,7 +100,7 @@ func runClassMethod(ctx context.Context, name string, d *digitsData, x *autodiff
 		if name == MLogFresh {
 			f, fT = nil, nil
 		}
-		p, lam, err := logisticLastLayer(phi, f, labels, k, phiT, fT, seed)
+		p, lam, err := baseline.Logistic(phi, f, labels, k, phiT, fT, seed)
 		return p, fmt.Sprintf("λ=%g", lam), err
 	case MOurs, MOursLast:
 		params := "all"

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/onnx-adapt/onnx-adapt/autodiff"
+	"github.com/onnx-adapt/onnx-adapt/baseline"
 	"github.com/onnx-adapt/onnx-adapt/gpadapt"
 	"github.com/onnx-adapt/onnx-adapt/metrics"
 )
@@ -74,15 +75,15 @@ func runRegMethod(ctx context.Context, name string, g *autodiff.Graph, t *RegTas
 		}
 		return &RegPrediction{Mean: m, Var: constVar(len(m), len(m[0]), ft.ValLoss), Info: fmt.Sprintf("steps=%d lr=%g σ²=%.3g", ft.Steps, ft.LR, ft.ValLoss)}, nil
 	case MRidge:
-		phi, f, err := features(g, t.Xtr)
+		phi, f, err := baseline.Features(g, t.Xtr)
 		if err != nil {
 			return nil, err
 		}
-		phiT, fT, err := features(g, t.Xte)
+		phiT, fT, err := baseline.Features(g, t.Xte)
 		if err != nil {
 			return nil, err
 		}
-		m, nv, lam, err := ridgeLastLayer(phi, f, t.Ytr, phiT, fT)
+		m, nv, lam, err := baseline.Ridge(phi, f, t.Ytr, phiT, fT)
 		if err != nil {
 			return nil, err
 		}

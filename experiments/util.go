@@ -5,10 +5,10 @@ import (
 	"math"
 	"math/rand/v2"
 	"regexp"
-	"sort"
 	"strings"
 
 	"github.com/onnx-adapt/onnx-adapt/autodiff"
+	"github.com/onnx-adapt/onnx-adapt/baseline"
 )
 
 // rows2tensor packs n rows of d features into a [n, shape...] tensor.
@@ -52,21 +52,6 @@ func subset(x *autodiff.Tensor[float32], y [][]float64, idx []int) (*autodiff.Te
 	}
 	return out, ys
 }
-
-// split returns a random partition of 0..n-1 into a training part and a
-// validation part of nval indices.
-func split(rng *rand.Rand, n, nval int) (train, val []int) {
-	perm := rng.Perm(n)
-	val = append([]int(nil), perm[:nval]...)
-	train = append([]int(nil), perm[nval:]...)
-	sort.Ints(val)
-	sort.Ints(train)
-	return train, val
-}
-
-// valSize is the validation share of n adaptation points: a quarter,
-// at least 2.
-func valSize(n int) int { return max(2, (n+3)/4) }
 
 // forward runs engine e on x and returns its first output as rows.
 func forward(e *autodiff.Engine[float32], x *autodiff.Tensor[float32]) ([][]float64, error) {
@@ -141,42 +126,13 @@ func mse(a, b [][]float64) float64 {
 	return s / float64(max(n, 1))
 }
 
-// lastLinear finds the network's last dense layer: the last Gemm or
-// MatMul node with a parameter input. It returns the value id of that
-// layer's input (the penultimate features) and checks that the output is
-// reached from the layer only through bias Adds, so that the output is
-// linear in the layer's weights given the features.
-func lastLinear(g *autodiff.Graph) (int, error) {
-	isParam := func(id int) bool { return id >= 0 && g.Values[id].Kind == autodiff.Param }
-	for i := len(g.Nodes) - 1; i >= 0; i-- {
-		n := g.Nodes[i]
-		if n.OpType != "Gemm" && n.OpType != "MatMul" {
-			continue
-		}
-		if len(n.In) < 2 || !isParam(n.In[1]) || isParam(n.In[0]) || n.Attrs.Int("transA", 0) != 0 {
-			continue
-		}
-		cur := n.Out[0]
-		for _, m := range g.Nodes[i+1:] {
-			if m.OpType == "Add" && len(m.In) == 2 && (m.In[0] == cur || m.In[1] == cur) {
-				cur = m.Out[0]
-			}
-		}
-		if len(g.Outputs) == 0 || g.Outputs[0] != cur {
-			return 0, fmt.Errorf("the last dense layer does not feed the output through bias Adds only")
-		}
-		return n.In[0], nil
-	}
-	return 0, fmt.Errorf("no dense layer with a parameter weight")
-}
-
 // lastLayerParams returns a gpadapt Params expression naming the
 // parameters of the last dense layer: its weight, its bias and the
 // parameters of the bias Adds after it (gpadapt's "last:1" would name only
 // the last node with parameters, which for MatMul + Add layers is the
 // bias alone).
 func lastLayerParams(g *autodiff.Graph) (string, error) {
-	feat, err := lastLinear(g)
+	feat, err := baseline.LastLinear(g)
 	if err != nil {
 		return "", err
 	}
@@ -199,33 +155,6 @@ func lastLayerParams(g *autodiff.Graph) (string, error) {
 		return "", fmt.Errorf("the last dense layer has no parameters")
 	}
 	return "^(" + strings.Join(names, "|") + ")$", nil
-}
-
-// features runs the network on x and returns the penultimate features
-// (the input of the last dense layer) and the outputs.
-func features(g *autodiff.Graph, x *autodiff.Tensor[float32]) (phi, out [][]float64, err error) {
-	id, err := lastLinear(g)
-	if err != nil {
-		return nil, nil, err
-	}
-	e, err := autodiff.NewEngine[float32](g)
-	if err != nil {
-		return nil, nil, err
-	}
-	t, err := e.Forward(x)
-	if err != nil {
-		return nil, nil, err
-	}
-	return tensorRows(t.Value(id)), tensorRows(t.Outputs()[0]), nil
-}
-
-// withBias appends a column of ones.
-func withBias(phi [][]float64) [][]float64 {
-	out := make([][]float64, len(phi))
-	for i, r := range phi {
-		out[i] = append(append(make([]float64, 0, len(r)+1), r...), 1)
-	}
-	return out
 }
 
 // MLP builds a tanh MLP graph with layer widths sizes, Glorot-uniform

@@ -37,8 +37,10 @@ Usage:
 
 Flags of the adaptation (before or after MODEL.onnx):
   --target FILE          training data (CSV, required; 'onnx-adapt help data')
-  --test FILE            test data: the base network's and the adapted
-                         predictor's metrics side by side
+  --test FILE            test data: the base network's, the adapted
+                         predictor's and the last-layer baseline's metrics
+                         side by side (the last dense layer refitted on the
+                         target rows: ridge, or logistic regression)
   --target-cols A,B      the target columns (default: y, or y0, y1, ...)
   --task T               regression or classification (default: classification
                          when the target is one integer column and the model has
@@ -191,11 +193,16 @@ type dataInfo struct {
 	Targets []string `json:"targets,omitempty"`
 }
 
-// scores are a predictor's metrics on the test rows.
+// scores are the predictors' metrics on the test rows: the base network,
+// the adapted predictor and the last-layer retraining baseline (nil when
+// the model has no dense last layer; LastLayerNote says why, or how it was
+// fitted).
 type scores struct {
-	Base    any    `json:"base"`
-	Adapted any    `json:"adapted"`
-	Note    string `json:"note,omitempty"`
+	Base          any    `json:"base"`
+	Adapted       any    `json:"adapted"`
+	LastLayer     any    `json:"last_layer,omitempty"`
+	Note          string `json:"note,omitempty"`
+	LastLayerNote string `json:"last_layer_note,omitempty"`
 }
 
 // adaptSummary is what the adaptation prints, as text or JSON.
@@ -369,6 +376,8 @@ func cmdAdapt(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if sum.Metrics, err = testScores(task, base, pred, predRows.Y, rep.Noise); err != nil {
 			return err
 		}
+		logf("fitting the last-layer baseline")
+		sum.Metrics.LastLayer, sum.Metrics.LastLayerNote = lastLayerScores(g, task, train, predRows, f.seed)
 	}
 	if f.predictions != "" {
 		n, err := writePredictions(f.predictions, stdout, task, pred)
@@ -609,7 +618,14 @@ func sanitize(s *adaptSummary) any {
 	json.Unmarshal(b, &m)
 	m["fit"] = finiteMap(s.Fit)
 	if s.Metrics != nil {
-		m["metrics"] = map[string]any{"base": finiteMap(s.Metrics.Base), "adapted": finiteMap(s.Metrics.Adapted), "note": s.Metrics.Note}
+		mm := map[string]any{"base": finiteMap(s.Metrics.Base), "adapted": finiteMap(s.Metrics.Adapted), "note": s.Metrics.Note}
+		if s.Metrics.LastLayer != nil {
+			mm["last_layer"] = finiteMap(s.Metrics.LastLayer)
+		}
+		if s.Metrics.LastLayerNote != "" {
+			mm["last_layer_note"] = s.Metrics.LastLayerNote
+		}
+		m["metrics"] = mm
 	}
 	return m
 }
@@ -688,22 +704,34 @@ func printSummary(w io.Writer, s *adaptSummary) {
 			fmt.Fprintln(w, "  (no target columns: no metrics)")
 		} else {
 			tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
-			fmt.Fprintf(tw, "  metric\tbase network\tadapted\n")
+			fmt.Fprintf(tw, "  metric\tbase network\tadapted\tlast layer\n")
+			// The last-layer column: n/a when there is no baseline.
+			ll := func(format string, v func() float64) string {
+				if s.Metrics.LastLayer == nil {
+					return "n/a"
+				}
+				return fmt.Sprintf(format, v())
+			}
 			switch b := s.Metrics.Base.(type) {
 			case metrics.RegressionScores:
 				a := s.Metrics.Adapted.(metrics.RegressionScores)
-				fmt.Fprintf(tw, "  RMSE\t%.6g\t%.6g\n", b.RMSE, a.RMSE)
-				fmt.Fprintf(tw, "  NLL\t%.6g\t%.6g\n", b.NLL, a.NLL)
-				fmt.Fprintf(tw, "  95%% coverage\t%.4g\t%.4g\n", b.Coverage95, a.Coverage95)
+				l, _ := s.Metrics.LastLayer.(metrics.RegressionScores)
+				fmt.Fprintf(tw, "  RMSE\t%.6g\t%.6g\t%s\n", b.RMSE, a.RMSE, ll("%.6g", func() float64 { return l.RMSE }))
+				fmt.Fprintf(tw, "  NLL\t%.6g\t%.6g\t%s\n", b.NLL, a.NLL, ll("%.6g", func() float64 { return l.NLL }))
+				fmt.Fprintf(tw, "  95%% coverage\t%.4g\t%.4g\t%s\n", b.Coverage95, a.Coverage95, ll("%.4g", func() float64 { return l.Coverage95 }))
 			case metrics.ClassificationScores:
 				a := s.Metrics.Adapted.(metrics.ClassificationScores)
-				fmt.Fprintf(tw, "  accuracy\t%.4g\t%.4g\n", b.Accuracy, a.Accuracy)
-				fmt.Fprintf(tw, "  NLL\t%.6g\t%.6g\n", b.NLL, a.NLL)
-				fmt.Fprintf(tw, "  ECE (10 bins)\t%.4g\t%.4g\n", b.ECE, a.ECE)
+				l, _ := s.Metrics.LastLayer.(metrics.ClassificationScores)
+				fmt.Fprintf(tw, "  accuracy\t%.4g\t%.4g\t%s\n", b.Accuracy, a.Accuracy, ll("%.4g", func() float64 { return l.Accuracy }))
+				fmt.Fprintf(tw, "  NLL\t%.6g\t%.6g\t%s\n", b.NLL, a.NLL, ll("%.6g", func() float64 { return l.NLL }))
+				fmt.Fprintf(tw, "  ECE (10 bins)\t%.4g\t%.4g\t%s\n", b.ECE, a.ECE, ll("%.4g", func() float64 { return l.ECE }))
 			}
 			tw.Flush()
 			if s.Metrics.Note != "" {
 				fmt.Fprintf(w, "  (%s)\n", s.Metrics.Note)
+			}
+			if s.Metrics.LastLayerNote != "" {
+				fmt.Fprintf(w, "  (%s)\n", s.Metrics.LastLayerNote)
 			}
 		}
 	}

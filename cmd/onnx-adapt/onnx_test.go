@@ -124,7 +124,7 @@ func TestClassificationCLI(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	for _, w := range []string{"(classification)", "accuracy", "ECE (10 bins)"} {
+	for _, w := range []string{"(classification)", "accuracy", "ECE (10 bins)", "last layer", "logistic regression on the last layer's inputs"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("summary lacks %q:\n%s", w, out)
 		}

@@ -363,8 +363,9 @@ type fitSummary struct {
 		Method string  `json:"method"`
 	} `json:"fit"`
 	Metrics struct {
-		Base    map[string]float64 `json:"base"`
-		Adapted map[string]float64 `json:"adapted"`
+		Base      map[string]float64 `json:"base"`
+		Adapted   map[string]float64 `json:"adapted"`
+		LastLayer map[string]float64 `json:"last_layer"`
 	} `json:"metrics"`
 	Predictions string `json:"predictions"`
 	Out         string `json:"out"`
@@ -397,6 +398,9 @@ func TestAdaptSine(t *testing.T) {
 			t.Errorf("metric %s missing", k)
 		}
 	}
+	// The last-layer baseline (ridge) beats the adapted predictor on this
+	// model's RMSE (0.075 against 0.171 when written): recorded, not asserted.
+	checkLastLayer(t, &s)
 	b, err := os.ReadFile(preds)
 	if err != nil {
 		t.Fatal(err)
@@ -423,7 +427,7 @@ func TestAdaptSine(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	for _, w := range []string{"0.01 (given)", "0.5 (given)", "RMSE", "coverage", "base network", "fitted noise"} {
+	for _, w := range []string{"0.01 (given)", "0.5 (given)", "RMSE", "coverage", "base network", "fitted noise", "last layer", "ridge on the last layer's inputs"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("summary lacks %q:\n%s", w, out)
 		}
@@ -457,11 +461,56 @@ func TestAdaptTwoOutputs(t *testing.T) {
 	if s.Outputs != 2 || s.Fit.P != 66 {
 		t.Errorf("summary %+v", s)
 	}
+	// With the last layer only, ridge beats the GP (0.0622 against 0.0657
+	// when written): recorded, not asserted.
+	checkLastLayer(t, &s)
 	b, _ := os.ReadFile(preds)
 	header, rows := readCSV(t, string(b))
 	if fmt.Sprint(header) != "[mean_0 mean_1 std_0 std_1]" || len(rows) != 300 {
 		t.Errorf("predictions: header %v, %d rows", header, len(rows))
 	}
+}
+
+// TestAdaptTwoOutputsAll adapts every parameter of drift-lnmlp: there the
+// adapted predictor's test RMSE is below the last-layer baseline's (0.0576
+// against 0.0622 when written).
+func TestAdaptTwoOutputsAll(t *testing.T) {
+	m := model(t, "drift-lnmlp", "model.onnx")
+	train := model(t, "drift-lnmlp", "target.csv")
+	test := model(t, "drift-lnmlp", "test.csv")
+	code, out, errs := cli(t, m, "--target", train, "--test", test, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var s fitSummary
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatal(err)
+	}
+	if checkLastLayer(t, &s) {
+		if a, l := s.Metrics.Adapted["rmse"], s.Metrics.LastLayer["rmse"]; !(a < l) {
+			t.Errorf("adapted RMSE %g is not below the last-layer baseline's %g", a, l)
+		}
+	}
+}
+
+// checkLastLayer checks that the summary holds the last-layer baseline's
+// regression metrics, logs how the adapted predictor compares with it, and
+// reports whether they were all there.
+func checkLastLayer(t *testing.T, s *fitSummary) bool {
+	t.Helper()
+	ok := true
+	for _, k := range []string{"rmse", "nll", "coverage95"} {
+		if v, found := s.Metrics.LastLayer[k]; !found || math.IsNaN(v) {
+			t.Errorf("metrics.last_layer.%s missing (%v)", k, s.Metrics.LastLayer)
+			ok = false
+		}
+	}
+	if ok {
+		a, l := s.Metrics.Adapted, s.Metrics.LastLayer
+		t.Logf("test RMSE adapted %.4g, last layer %.4g (adapted better: %v); NLL %.4g vs %.4g (adapted better: %v)",
+			a["rmse"], l["rmse"], a["rmse"] < l["rmse"], a["nll"], l["nll"], a["nll"] < l["nll"])
+	}
+	return ok
 }
 
 func TestAdaptSineKeras(t *testing.T) {
