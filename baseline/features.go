@@ -67,14 +67,14 @@ func Features(g *autodiff.Graph, x *autodiff.Tensor[float32]) (phi, out [][]floa
 		if err != nil {
 			return nil, nil, err
 		}
-		phi = append(phi, tensorRows(t.Value(id))...)
-		out = append(out, tensorRows(t.Outputs()[0])...)
+		phi = append(phi, Rows(t.Value(id))...)
+		out = append(out, Rows(t.Outputs()[0])...)
 	}
 	return phi, out, nil
 }
 
-// tensorRows unpacks a [n, ...] tensor into n flat rows.
-func tensorRows(t *autodiff.Tensor[float32]) [][]float64 {
+// Rows unpacks a [n, ...] tensor into n flat float64 rows.
+func Rows(t *autodiff.Tensor[float32]) [][]float64 {
 	n := t.Shape[0]
 	d := t.Len() / max(n, 1)
 	out := make([][]float64, n)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/onnx-adapt/onnx-adapt/baseline"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -76,7 +77,7 @@ func (p *PeerRun) add(key, net string, tasks []*RegTask, r *RegResult) {
 func (p *PeerRun) addPerTask(key string, net func(i int) string, tasks []*RegTask, r *RegResult) {
 	pe := peerExperiment{Key: key}
 	for i, t := range tasks {
-		pe.Tasks = append(pe.Tasks, peerTask{Net: net(i), Xtr: tensorRows(t.Xtr), Ytr: t.Ytr, Xte: tensorRows(t.Xte), Yte: t.Yte})
+		pe.Tasks = append(pe.Tasks, peerTask{Net: net(i), Xtr: baseline.Rows(t.Xtr), Ytr: t.Ytr, Xte: baseline.Rows(t.Xte), Yte: t.Yte})
 	}
 	p.in.Experiments = append(p.in.Experiments, pe)
 	p.results[key] = r

@@ -3,6 +3,7 @@ package experiments
 import (
 	"context"
 	"fmt"
+	"github.com/onnx-adapt/onnx-adapt/baseline"
 	"image/color"
 	"math"
 
@@ -111,7 +112,7 @@ func plotSineTask(ctx context.Context, g *autodiff.Graph, t *RegTask, lo, hi flo
 		return err
 	}
 	pts := make(plotter.XYs, len(t.Ytr))
-	for i, r := range tensorRows(t.Xtr) {
+	for i, r := range baseline.Rows(t.Xtr) {
 		pts[i].X, pts[i].Y = r[0], t.Ytr[i][0]
 	}
 	sc, err := plotter.NewScatter(pts)
@@ -170,7 +171,7 @@ func plotSpatial(ctx context.Context, g *autodiff.Graph, t *RegTask, path string
 		}
 	}
 	pts := make(plotter.XYs, len(t.Ytr))
-	for i, r := range tensorRows(t.Xtr) {
+	for i, r := range baseline.Rows(t.Xtr) {
 		pts[i].X, pts[i].Y = r[0], r[1]
 	}
 	panel := func(title string, z []float64, vmin, vmax float64, dots bool) (*plot.Plot, error) {

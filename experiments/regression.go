@@ -89,7 +89,7 @@ func runRegMethod(ctx context.Context, name string, g *autodiff.Graph, t *RegTas
 		}
 		return &RegPrediction{Mean: m, Var: constVar(len(m), len(m[0]), nv), Info: fmt.Sprintf("λ=%.3g σ²=%.3g", lam, nv)}, nil
 	case MRBF:
-		x, xt := tensorRows(t.Xtr), tensorRows(t.Xte)
+		x, xt := baseline.Rows(t.Xtr), baseline.Rows(t.Xte)
 		k := len(t.Ytr[0])
 		mean := make([][]float64, len(xt))
 		vr := make([][]float64, len(xt))

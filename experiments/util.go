@@ -26,20 +26,6 @@ func rows2tensor(x [][]float64, shape ...int) *autodiff.Tensor[float32] {
 	return t
 }
 
-// tensorRows unpacks a [n, ...] tensor into n flat rows.
-func tensorRows(t *autodiff.Tensor[float32]) [][]float64 {
-	n := t.Shape[0]
-	d := t.Len() / max(n, 1)
-	out := make([][]float64, n)
-	for i := range out {
-		out[i] = make([]float64, d)
-		for j := range d {
-			out[i][j] = float64(t.Data[i*d+j])
-		}
-	}
-	return out
-}
-
 // subset returns rows idx of x (tensor) and y.
 func subset(x *autodiff.Tensor[float32], y [][]float64, idx []int) (*autodiff.Tensor[float32], [][]float64) {
 	n := x.Shape[0]
@@ -66,7 +52,7 @@ func forward(e *autodiff.Engine[float32], x *autodiff.Tensor[float32]) ([][]floa
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, tensorRows(t.Outputs()[0])...)
+		out = append(out, baseline.Rows(t.Outputs()[0])...)
 	}
 	return out, nil
 }
