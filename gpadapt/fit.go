@@ -148,10 +148,7 @@ func fit[T autodiff.Float](ctx context.Context, g *autodiff.Graph, active []int,
 		st.rep.Iterations, st.rep.Residual = iters, resid
 		return st, nil
 	}
-	if nk*p > maxJacobian {
-		return state{}, fmt.Errorf("the explicit Jacobian would hold %d×%d values, more than %d; adapt fewer parameters (--params last:N) or use --method function", nk, p, maxJacobian)
-	}
-	jac, err := jacobian(ctx, op, o)
+	jac, err := jacobian(ctx, op, o) // dense parameter form: nK·p ≤ maxJacobian, p ≤ maxDense
 	if err != nil {
 		return state{}, err
 	}
