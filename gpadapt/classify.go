@@ -65,21 +65,17 @@ func fitClassification[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f [
 		maskOutputs(k0d, k)
 	}
 	k0 := symmetric(k0d)
-	var best *laplace
-	scales := priorScales(o)
-	for i, s := range scales {
-		progress(o, "laplace", i, len(scales))
+	best, err := searchScale(o, func(s float64) (*laplace, float64, error) {
 		lp, err := newtonLaplace(k0, s, f, labels, k)
 		if err != nil {
-			return state{}, err
+			return nil, 0, err
 		}
 		logScale(o, s, lp.iters, lp.evidence)
-		if best != nil && lp.evidence < best.evidence {
-			break
-		}
-		best = lp
+		return lp, lp.evidence, nil
+	})
+	if err != nil {
+		return state{}, err
 	}
-	progress(o, "laplace", len(scales), len(scales))
 	if !best.converged {
 		if err := unconverged(o, &rep, "Laplace: Newton's method did not converge in %d iterations (s=%g)", newtonMaxIter, best.s); err != nil {
 			return state{}, err
@@ -113,17 +109,51 @@ func logScale(o *Options, s float64, iters int, evidence float64) {
 	}
 }
 
-// priorScales is the ascending grid over which the Laplace evidence
-// chooses s when it is not given; the search stops at the first decrease.
-func priorScales(o *Options) []float64 {
+// searchScale chooses the prior scale s by the Laplace evidence when it
+// is not given: eval(s) returns the fit at s and its log evidence. It walks
+// the decades 10⁻³ … 10² upwards, stopping at the first decrease, then
+// tries the half decades on both sides of the best decade.
+func searchScale[R any](o *Options, eval func(s float64) (R, float64, error)) (R, error) {
 	if o.PriorScale > 0 {
-		return []float64{o.PriorScale}
+		r, _, err := eval(o.PriorScale)
+		return r, err
 	}
-	var out []float64
+	var best R
+	bestEv, bestE := math.Inf(-1), 0.0
+	try := func(e float64) (bool, error) {
+		r, ev, err := eval(math.Pow(10, e))
+		if err != nil {
+			return false, err
+		}
+		if ev > bestEv {
+			best, bestEv, bestE = r, ev, e
+			return true, nil
+		}
+		return false, nil
+	}
+	const steps = 8 // 6 decades and 2 half decades at most
+	done := 0
 	for e := -3.0; e <= 2; e++ {
-		out = append(out, math.Pow(10, e))
+		progress(o, "laplace", done, steps)
+		done++
+		better, err := try(e)
+		if err != nil {
+			return best, err
+		}
+		if !better && e > -3 {
+			break // past the evidence's maximum along the ascending grid
+		}
 	}
-	return out
+	centre := bestE
+	for _, e := range []float64{centre - 0.5, centre + 0.5} {
+		progress(o, "laplace", done, steps)
+		done++
+		if _, err := try(e); err != nil {
+			return best, err
+		}
+	}
+	progress(o, "laplace", steps, steps)
+	return best, nil
 }
 
 // laplaceParameter finds the Laplace approximation in parameter space,
@@ -148,10 +178,7 @@ func laplaceParameter[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 [
 		iters       int
 		converged   bool
 	}
-	var best *mode
-	scales := priorScales(o)
-	for si, s := range scales {
-		progress(o, "laplace", si, len(scales))
+	best, err := searchScale(o, func(s float64) (*mode, float64, error) {
 		delta := make([]float64, p)
 		logPost := func(d []float64) float64 {
 			var jd mat.VecDense
@@ -166,14 +193,15 @@ func laplaceParameter[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 [
 			var jd mat.VecDense
 			jd.MulVec(jac, mat.NewVecDense(p, delta))
 			probs, grad, _ := softmaxStats(f0, jd.RawVector().Data, labels, k)
+			var err error
 			if chol, err = precision(jac, probs, k, s, !o.Float64); err != nil {
-				return state{}, err
+				return nil, 0, err
 			}
 			var gv, step mat.VecDense
 			gv.MulVec(jac.T(), mat.NewVecDense(nk, grad))
 			gv.AddScaledVec(&gv, -1/s, mat.NewVecDense(p, delta))
 			if err := chol.SolveVecTo(&step, &gv); err != nil {
-				return state{}, numerical("Laplace step: %v", err)
+				return nil, 0, numerical("Laplace step: %v", err)
 			}
 			next := append([]float64(nil), delta...)
 			eta := 1.0
@@ -197,19 +225,19 @@ func laplaceParameter[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 [
 		var jd mat.VecDense
 		jd.MulVec(jac, mat.NewVecDense(p, delta))
 		probs, _, _ := softmaxStats(f0, jd.RawVector().Data, labels, k)
-		if chol, err = precision(jac, probs, k, s, !o.Float64); err != nil {
-			return state{}, err
+		chol, err := precision(jac, probs, k, s, !o.Float64)
+		if err != nil {
+			return nil, 0, err
 		}
 		var l mat.TriDense
 		chol.LTo(&l)
 		ev := psi - 0.5*(float64(p)*math.Log(s)+chol.LogDet())
 		logScale(o, s, min(it, newtonMaxIter), ev)
-		if best != nil && ev < best.evidence {
-			break // past the evidence's maximum along the ascending grid
-		}
-		best = &mode{s: s, evidence: ev, delta: delta, l: &l, iters: min(it, newtonMaxIter), converged: it <= newtonMaxIter}
+		return &mode{s: s, evidence: ev, delta: delta, l: &l, iters: min(it, newtonMaxIter), converged: it <= newtonMaxIter}, ev, nil
+	})
+	if err != nil {
+		return state{}, err
 	}
-	progress(o, "laplace", len(scales), len(scales))
 	if !best.converged {
 		if err := unconverged(o, &rep, "Laplace: Newton's method did not converge in %d iterations (s=%g)", newtonMaxIter, best.s); err != nil {
 			return state{}, err
