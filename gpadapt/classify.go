@@ -52,19 +52,11 @@ func fitClassification[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f [
 		return state{}, fmt.Errorf("classification in function space solves a dense %d×%d system, more than %d; use --method parameter or fewer points", nk, nk, maxDense)
 	}
 	progress(o, "kernel", 0, 1)
-	factors, err := op.Factors(ctx)
-	if err != nil {
-		return state{}, err
-	}
-	k0d, err := fvp.Cross(factors, factors)
+	factors, k0, err := kernel(ctx, op, o.Independent)
 	if err != nil {
 		return state{}, err
 	}
 	progress(o, "kernel", 1, 1)
-	if o.Independent {
-		maskOutputs(k0d, k)
-	}
-	k0 := symmetric(k0d)
 	best, err := searchScale(o, func(s float64) (*laplace, float64, error) {
 		lp, err := newtonLaplace(k0, s, f, labels, k)
 		if err != nil {

@@ -130,12 +130,12 @@ func fit[T autodiff.Float](ctx context.Context, g *autodiff.Graph, active []int,
 	}
 	if method == "function" || iterative {
 		progress(o, "kernel", 0, 1)
-		factors, err := op.Factors(ctx)
+		factors, k0, err := kernel(ctx, op, o.Independent)
 		if err != nil {
 			return state{}, err
 		}
 		progress(o, "kernel", 1, 1)
-		st, err := solveFunction(ctx, op, factors, r, o, rep)
+		st, err := solveFunction(ctx, op, factors, k0, r, o, rep)
 		if err != nil || !iterative {
 			return st, err
 		}
@@ -157,15 +157,9 @@ func fit[T autodiff.Float](ctx context.Context, g *autodiff.Graph, active []int,
 	// same σ² and s.
 	var k0 *mat.SymDense
 	if (o.Noise <= 0 || o.PriorScale <= 0) && nk <= maxDense {
-		factors, err := op.Factors(ctx)
-		if err != nil {
+		if _, k0, err = kernel(ctx, op, false); err != nil {
 			return state{}, err
 		}
-		k0d, err := fvp.Cross(factors, factors)
-		if err != nil {
-			return state{}, err
-		}
-		k0 = symmetric(k0d)
 	}
 	return solveParameter(jac, k0, r, o, rep)
 }
@@ -203,19 +197,29 @@ func jacobian[T autodiff.Float](ctx context.Context, op *fvp.Op[T], o *Options) 
 	return jac, nil
 }
 
+// kernel returns the kernel factors of op's data and K₀ = J·Jᵀ from them
+// (with the cross-output entries removed for independent outputs).
+func kernel[T autodiff.Float](ctx context.Context, op *fvp.Op[T], independent bool) (*fvp.Factors, *mat.SymDense, error) {
+	factors, err := op.Factors(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	k0, err := fvp.Cross(factors, factors)
+	if err != nil {
+		return nil, nil, err
+	}
+	if independent {
+		maskOutputs(k0, op.K())
+	}
+	return factors, symmetric(k0), nil
+}
+
 // solveFunction solves in function space: K₀ = J·Jᵀ from the kernel
 // factors, A = s·K₀ + σ²·I = L·Lᵀ, α = A⁻¹·r, δ = s·Jᵀ·α.
-func solveFunction[T autodiff.Float](ctx context.Context, op *fvp.Op[T], factors *fvp.Factors, r []float64, o *Options, rep Report) (state, error) {
+func solveFunction[T autodiff.Float](ctx context.Context, op *fvp.Op[T], factors *fvp.Factors, k0 *mat.SymDense, r []float64, o *Options, rep Report) (state, error) {
 	nk := len(r)
 	progress(o, "solving", 0, 3)
-	k0d, err := fvp.Cross(factors, factors)
-	if err != nil {
-		return state{}, err
-	}
-	if o.Independent {
-		maskOutputs(k0d, op.K())
-	}
-	k0 := symmetric(k0d)
+	var err error
 	noise, scale := o.Noise, o.PriorScale
 	if noise <= 0 || scale <= 0 {
 		if noise, scale, err = hyperparameters(k0, r, nk, o, &rep); err != nil {
