@@ -9,6 +9,7 @@ import (
 
 	"github.com/onnx-adapt/onnx-adapt/autodiff"
 	"github.com/onnx-adapt/onnx-adapt/baseline"
+	"github.com/onnx-adapt/onnx-adapt/internal/testnet"
 )
 
 // rows2tensor packs n rows of d features into a [n, shape...] tensor.
@@ -147,35 +148,26 @@ func lastLayerParams(g *autodiff.Graph) (string, error) {
 // weights drawn by seed and zero biases: Gemm, Tanh, ..., Gemm.
 func MLP(seed uint64, sizes ...int) *autodiff.Graph {
 	rng := rand.New(rand.NewPCG(seed, 0x6d6c70))
-	g := &autodiff.Graph{Opset: 13, Producer: "experiments"}
-	add := func(v autodiff.Value) int {
-		g.Values = append(g.Values, v)
-		return len(g.Values) - 1
-	}
-	x := add(autodiff.Value{Name: "x", Kind: autodiff.Input, Shape: []int{autodiff.Batch, sizes[0]}})
-	g.Inputs = []int{x}
-	cur := x
-	for l := 1; l < len(sizes); l++ {
-		in, out := sizes[l-1], sizes[l]
-		a := math.Sqrt(6 / float64(in+out))
-		w := make([]float64, in*out)
-		for i := range w {
-			w[i] = a * (2*rng.Float64() - 1)
-		}
-		wid := add(autodiff.Value{Name: fmt.Sprintf("fc%d.weight", l), Kind: autodiff.Param, Shape: []int{in, out}, Data: w})
-		bid := add(autodiff.Value{Name: fmt.Sprintf("fc%d.bias", l), Kind: autodiff.Param, Shape: []int{out}, Data: make([]float64, out)})
-		g.Params = append(g.Params, wid, bid)
-		y := add(autodiff.Value{Name: fmt.Sprintf("fc%d", l), Shape: []int{autodiff.Batch, out}})
-		g.Nodes = append(g.Nodes, &autodiff.Node{Name: fmt.Sprintf("fc%d", l), OpType: "Gemm", Opset: 13, In: []int{cur, wid, bid}, Out: []int{y}, Attrs: autodiff.Attrs{}})
-		cur = y
-		if l < len(sizes)-1 {
-			h := add(autodiff.Value{Name: fmt.Sprintf("tanh%d", l), Shape: []int{autodiff.Batch, out}})
-			g.Nodes = append(g.Nodes, &autodiff.Node{Name: fmt.Sprintf("tanh%d", l), OpType: "Tanh", Opset: 13, In: []int{cur}, Out: []int{h}, Attrs: autodiff.Attrs{}})
-			cur = h
-		}
-	}
-	g.Outputs = []int{cur}
-	return g
+	return testnet.Dense{
+		Act: "Tanh", Opset: 13, Producer: "experiments",
+		Name: func(kind string, l int) string {
+			switch kind {
+			case "weight", "bias":
+				return fmt.Sprintf("fc%d.%s", l, kind)
+			case "act":
+				return fmt.Sprintf("tanh%d", l)
+			}
+			return fmt.Sprintf("fc%d", l)
+		},
+		Init: func(l, in, out int) (w, b []float64) {
+			a := math.Sqrt(6 / float64(in+out))
+			w = make([]float64, in*out)
+			for i := range w {
+				w[i] = a * (2*rng.Float64() - 1)
+			}
+			return w, make([]float64, out)
+		},
+	}.Build(sizes...)
 }
 
 // storeParams copies an engine's current parameters back into the graph,
