@@ -3,6 +3,8 @@ package autodiff
 import (
 	"fmt"
 	"math"
+
+	"github.com/onnx-adapt/onnx-adapt/simd"
 )
 
 // Elementwise ops: y_k = f(x_k) for the unary ones, y_k = f(a_k', b_k'')
@@ -17,7 +19,10 @@ import (
 // for each direction d of a block of r. blockMulAdd is that one loop, in
 // its gather (JVP) and scatter (VJP) forms; each op supplies only f and
 // its partial derivatives. Elementwise functions are evaluated in float64
-// and rounded to T.
+// and rounded to T, except the float32 forms of Relu, Exp, Tanh, Sigmoid,
+// Erf, Elu and Selu: those use the vectorized float32 kernels of package simd
+// (within 3 ulp of the exact values, their derivatives likewise), and the
+// float32 diagonal rules multiply with simd.SmulBlocks.
 //
 // At points where f is not differentiable the rules follow PyTorch:
 // Relu'(0) = 0, Abs'(0) = 0, LeakyRelu'(0) = α, Elu'(0) = α, HardSigmoid'
@@ -85,10 +90,20 @@ func checkElemInputs[T Float](in []*Tensor[T], n int) error {
 // ---------------------------------------------------------------------------
 // Unary ops.
 
-// unaryOp is an elementwise function with its derivative.
+// unaryOp is an elementwise function with its derivative, and optionally
+// its float32 kernels.
 type unaryOp struct {
-	f  func(x float64) float64
-	df func(x, y float64) float64 // dy/dx from x and y = f(x)
+	f   func(x float64) float64
+	df  func(x, y float64) float64 // dy/dx from x and y = f(x)
+	f32 *unary32
+}
+
+// unary32 are the float32 kernels (package simd) of a unary op: f sets
+// dst = f(x) and diag returns the Jacobian's diagonal f'(x) from x and
+// y = f(x) (it may return y itself). Relu's rule is simd.SreluMul instead.
+type unary32 struct {
+	f    func(dst, x []float32)
+	diag func(x, y []float32) []float32
 }
 
 // mapUnary returns y = f(x).
@@ -117,21 +132,31 @@ func diagRule[T Float](x, y, t *Tensor[T], r int, df func(x, y float64) float64)
 // diagApply returns the block c·t, c the diagonal of the Jacobian.
 func diagApply[T Float](c []T, t *Tensor[T], r int) *Tensor[T] {
 	out := New[T](t.Shape...)
+	if c32, ok := any(c).([]float32); ok && len(t.Data) == r*len(c) {
+		simd.SmulBlocks(any(out.Data).([]float32), c32, any(t.Data).([]float32))
+		return out
+	}
 	blockMulAdd(out.Data, t.Data, nil, c, 0, r, false)
 	return out
 }
 
-// elemUnary is the kernel of a unary elementwise op. Relu, the commonest,
-// skips the float64 function values: the same numbers, without a call per
-// element.
+// elemUnary is the kernel of a unary elementwise op. In float32 the ops
+// with simd kernels (vec) use them; Relu, the commonest, also skips the
+// float64 function values in float64.
 type elemUnary[T Float] struct {
 	op   unaryOp
 	relu bool
+	vec  *unary32 // op.f32 when T is float32
 }
 
 func (k *elemUnary[T]) Forward(in []*Tensor[T]) ([]*Tensor[T], error) {
 	if err := checkElemInputs(in, 1); err != nil {
 		return nil, err
+	}
+	if k.vec != nil {
+		y := New[T](in[0].Shape...)
+		k.vec.f(any(y.Data).([]float32), any(in[0].Data).([]float32))
+		return []*Tensor[T]{y}, nil
 	}
 	if k.relu {
 		y := New[T](in[0].Shape...)
@@ -145,18 +170,34 @@ func (k *elemUnary[T]) Forward(in []*Tensor[T]) ([]*Tensor[T], error) {
 	return []*Tensor[T]{mapUnary(in[0], k.op.f)}, nil
 }
 
-// rule returns f'(x)·t for a tangent or cotangent block t.
+// rule returns f'(x)·t for a tangent or cotangent block t. Relu's is
+// t·[x > 0] taken as a mask: 0, not 0·t, where t is Inf or NaN (PyTorch's
+// threshold_backward), in both precisions.
 func (k *elemUnary[T]) rule(x, y, t *Tensor[T], r int) *Tensor[T] {
-	if t == nil || !k.relu {
-		return diagRule(x, y, t, r, k.op.df)
-	}
-	c := make([]T, len(x.Data))
-	for i, v := range x.Data {
-		if v > 0 {
-			c[i] = 1
+	switch {
+	case t == nil:
+		return nil
+	case k.relu:
+		out := New[T](t.Shape...)
+		if k.vec != nil && len(t.Data) == r*len(x.Data) {
+			simd.SreluMul(any(out.Data).([]float32), any(x.Data).([]float32), any(t.Data).([]float32))
+			return out
 		}
+		n := len(x.Data)
+		for d := 0; d < r; d++ {
+			od, td := out.Data[d*n:(d+1)*n], t.Data[d*n:(d+1)*n]
+			for i, v := range x.Data {
+				if v > 0 {
+					od[i] = td[i]
+				}
+			}
+		}
+		return out
+	case k.vec != nil && k.vec.diag != nil:
+		c := k.vec.diag(any(x.Data).([]float32), any(y.Data).([]float32))
+		return diagApply(any(c).([]T), t, r)
 	}
-	return diagApply(c, t, r)
+	return diagRule(x, y, t, r, k.op.df)
 }
 
 // JVP: ẏ = f'(x)·ẋ.
@@ -182,7 +223,11 @@ func newUnary[T Float](mk func(n *Node) (unaryOp, error)) func(n *Node) (*elemUn
 		if err != nil {
 			return nil, err
 		}
-		return &elemUnary[T]{op: op, relu: n.OpType == "Relu"}, nil
+		k := &elemUnary[T]{op: op, relu: n.OpType == "Relu"}
+		if _, ok := any(T(0)).(float32); ok {
+			k.vec = op.f32
+		}
+		return k, nil
 	}
 }
 
@@ -220,8 +265,9 @@ var unaryOps = map[string]func(n *Node) (unaryOp, error){
 	}),
 	// Exp: y = eˣ; dy = y·dx.
 	"Exp": constUnary(unaryOp{
-		f:  math.Exp,
-		df: func(x, y float64) float64 { return y },
+		f:   math.Exp,
+		df:  func(x, y float64) float64 { return y },
+		f32: &unary32{f: simd.Sexp, diag: func(x, y []float32) []float32 { return y }},
 	}),
 	// Log: y = ln x; dy = dx / x.
 	"Log": constUnary(unaryOp{
@@ -249,17 +295,30 @@ var unaryOps = map[string]func(n *Node) (unaryOp, error){
 			}
 			return x
 		},
-		df: func(x, y float64) float64 { return indicator(x > 0) },
+		df:  func(x, y float64) float64 { return indicator(x > 0) },
+		f32: &unary32{f: simd.Srelu},
 	}),
 	// Sigmoid: y = 1/(1+e⁻ˣ); dy = y(1−y)·dx.
 	"Sigmoid": constUnary(unaryOp{
 		f:  sigmoidF,
 		df: func(x, y float64) float64 { return y * (1 - y) },
+		// In float32, y(1−y) = e/(1+e)², e = e^−|x|: no cancellation for y near 1.
+		f32: &unary32{f: simd.Ssigmoid, diag: func(x, y []float32) []float32 {
+			c := make([]float32, len(x))
+			simd.SsigmoidDeriv(c, x)
+			return c
+		}},
 	}),
 	// Tanh: y = tanh x; dy = (1−y²)·dx.
 	"Tanh": constUnary(unaryOp{
 		f:  math.Tanh,
 		df: func(x, y float64) float64 { return 1 - y*y },
+		// In float32, 1−y² = 4e/(1+e)², e = e^−2|x|: no cancellation for |y| near 1.
+		f32: &unary32{f: simd.Stanh, diag: func(x, y []float32) []float32 {
+			c := make([]float32, len(x))
+			simd.StanhDeriv(c, x)
+			return c
+		}},
 	}),
 	// Softplus: y = ln(1+eˣ); dy = σ(x)·dx.
 	"Softplus": constUnary(unaryOp{
@@ -270,6 +329,17 @@ var unaryOps = map[string]func(n *Node) (unaryOp, error){
 	"Erf": constUnary(unaryOp{
 		f:  math.Erf,
 		df: func(x, y float64) float64 { return erfDerivScale * math.Exp(-x*x) },
+		f32: &unary32{f: simd.Serf, diag: func(x, y []float32) []float32 {
+			c := make([]float32, len(x))
+			for i, v := range x {
+				c[i] = -(v * v)
+			}
+			simd.Sexp(c, c)
+			for i, e := range c {
+				c[i] = erfDerivScale * e
+			}
+			return c
+		}},
 	}),
 	// LeakyRelu: y = x for x ≥ 0, αx otherwise (α = 0.01); dy = [x > 0 ? 1 : α]·dx.
 	"LeakyRelu": func(n *Node) (unaryOp, error) {
@@ -292,14 +362,14 @@ var unaryOps = map[string]func(n *Node) (unaryOp, error){
 	// Elu: y = x for x ≥ 0, α(eˣ−1) otherwise (α = 1); dy = [x > 0 ? 1 : αeˣ]·dx.
 	"Elu": func(n *Node) (unaryOp, error) {
 		alpha := n.Attrs.Float("alpha", 1)
-		return unaryOp{f: eluF(alpha, 1), df: eluDF(alpha, 1)}, nil
+		return unaryOp{f: eluF(alpha, 1), df: eluDF(alpha, 1), f32: elu32(alpha, 1)}, nil
 	},
 	// Selu: y = γx for x > 0, γα(eˣ−1) otherwise (α ≈ 1.6733, γ ≈ 1.0507);
 	// dy = γ[x > 0 ? 1 : αeˣ]·dx.
 	"Selu": func(n *Node) (unaryOp, error) {
 		alpha := n.Attrs.Float("alpha", 1.67326319217681884765625)
 		gamma := n.Attrs.Float("gamma", 1.05070102214813232421875)
-		return unaryOp{f: eluF(alpha, gamma), df: eluDF(alpha, gamma)}, nil
+		return unaryOp{f: eluF(alpha, gamma), df: eluDF(alpha, gamma), f32: elu32(alpha, gamma)}, nil
 	},
 	// HardSigmoid: y = max(0, min(1, αx+β)) (α = 0.2, β = 0.5);
 	// dy = α[0 < αx+β < 1]·dx.
@@ -368,6 +438,20 @@ func eluDF(alpha, gamma float64) func(x, y float64) float64 {
 			return gamma
 		}
 		return gamma * alpha * math.Exp(x)
+	}
+}
+
+// elu32 are eluF and eluDF in float32: simd.SElu and simd.SEluDeriv with
+// a = γα and s = γ.
+func elu32(alpha, gamma float64) *unary32 {
+	a, s := float32(gamma*alpha), float32(gamma)
+	return &unary32{
+		f: func(dst, x []float32) { simd.SElu(dst, x, a, s) },
+		diag: func(x, y []float32) []float32 {
+			c := make([]float32, len(x))
+			simd.SEluDeriv(c, x, a, s)
+			return c
+		},
 	}
 }
 

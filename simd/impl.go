@@ -8,6 +8,7 @@ type implementation struct {
 	sgemm []gemmKernel[float32]
 	dot   func(x, y []float32) float32
 	axpy  func(alpha float32, x, y []float32)
+	maps  mapKernels // elementwise maps (maps.go), set by init
 }
 
 // impls lists the implementations this machine supports, slowest first;

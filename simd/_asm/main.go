@@ -1,6 +1,7 @@
 // Command _asm generates the simd package's amd64 assembly with avo.
 //
 //	go run . -set gemm -out ../gemm_amd64.s
+//	go run . -set maps -out ../maps_amd64.s
 package main
 
 import (
@@ -11,12 +12,14 @@ import (
 )
 
 func main() {
-	set := flag.String("set", "gemm", "kernel set to generate: gemm")
+	set := flag.String("set", "gemm", "kernel set to generate: gemm or maps")
 	flag.Parse()
 	ConstraintExpr("!purego")
 	switch *set {
 	case "gemm":
 		genGemm()
+	case "maps":
+		genMaps()
 	default:
 		log.Fatalf("unknown kernel set %q", *set)
 	}
