@@ -12,15 +12,19 @@ import (
 type benchShape struct {
 	name    string
 	m, n, k int
+	transB  bool // B is stored n×k, as ONNX Gemm's weights with transB=1
 }
 
 func benchShapes() []benchShape {
 	var s []benchShape
 	for _, n := range []int{64, 128, 256, 512, 1024, 2048} {
-		s = append(s, benchShape{fmt.Sprintf("n=%d", n), n, n, n})
+		s = append(s, benchShape{fmt.Sprintf("n=%d", n), n, n, n, false})
 	}
 	// 512×512 times 512×16 and 512×64.
-	s = append(s, benchShape{"512x512x16", 512, 16, 512}, benchShape{"512x512x64", 512, 64, 512})
+	s = append(s, benchShape{"512x512x16", 512, 16, 512, false}, benchShape{"512x512x64", 512, 64, 512, false})
+	// The dense layers of bench/models/mlp784.onnx at batch 256 (M×K by
+	// K×N with B transposed).
+	s = append(s, benchShape{"256x784x512tB", 256, 512, 784, true}, benchShape{"256x512x512tB", 256, 512, 512, true})
 	return s
 }
 
@@ -35,11 +39,18 @@ func benchGemm(b *testing.B, sh benchShape, f func(a, bb, c []float32)) {
 	for i := range bb {
 		bb[i] = rng.Float32()
 	}
+	b.ResetTimer()
+	cpu0 := cpuNs()
 	for b.Loop() {
 		f(a, bb, c)
 	}
 	flops := 2 * float64(sh.m) * float64(sh.n) * float64(sh.k)
 	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	// GFLOP per CPU-second of all threads together: for one thread, the
+	// speed with the other jobs of a shared machine taken out.
+	if cpu := cpuNs() - cpu0; cpu > 0 {
+		b.ReportMetric(flops*float64(b.N)/cpu, "cpuGFLOP/s")
+	}
 }
 
 // BenchmarkSgemm times C = A·B for every implementation and gonum, on one
@@ -59,17 +70,53 @@ func BenchmarkSgemm(b *testing.B) {
 				b.Run(sub, func(b *testing.B) {
 					if name == "gonum" {
 						benchGemm(b, sh, func(a, bb, c []float32) {
-							gonum.Implementation{}.Sgemm(blas.NoTrans, blas.NoTrans, sh.m, sh.n, sh.k, 1, a, sh.k, bb, sh.n, 0, c, sh.n)
+							tB, ldb := blas.NoTrans, sh.n
+							if sh.transB {
+								tB, ldb = blas.Trans, sh.k
+							}
+							gonum.Implementation{}.Sgemm(blas.NoTrans, tB, sh.m, sh.n, sh.k, 1, a, sh.k, bb, ldb, 0, c, sh.n)
 						})
 						return
 					}
 					defer setImpl(name)()
 					SetThreads(threads)
 					benchGemm(b, sh, func(a, bb, c []float32) {
-						Sgemm(false, false, sh.m, sh.n, sh.k, 1, a, sh.k, bb, sh.n, 0, c, sh.n)
+						ldb := sh.n
+						if sh.transB {
+							ldb = sh.k
+						}
+						Sgemm(false, sh.transB, sh.m, sh.n, sh.k, 1, a, sh.k, bb, ldb, 0, c, sh.n)
 					})
 				})
 			}
+		}
+	}
+}
+
+// BenchmarkPackB times packing one kc×nc block of B, plain and transposed,
+// under every implementation, in GB/s of packed output.
+func BenchmarkPackB(b *testing.B) {
+	for _, name := range implNames() {
+		for _, trans := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s/trans=%v", name, trans), func(b *testing.B) {
+				defer setImpl(name)()
+				kern := pickKernel(active.sgemm, 512, 512)
+				kc, nc := 384, 480
+				src := make([]float32, kc*nc)
+				ld := nc
+				if trans {
+					ld = kc
+				}
+				bp := make([]float32, roundUp(nc, kern.nr)*kc)
+				b.SetBytes(int64(4 * kc * nc))
+				cpu0 := cpuNs()
+				for b.Loop() {
+					packB(kern, trans, kc, nc, src, ld, 0, 0, bp)
+				}
+				if cpu := cpuNs() - cpu0; cpu > 0 {
+					b.ReportMetric(float64(4*kc*nc)*float64(b.N)/cpu, "cpuGB/s")
+				}
+			})
 		}
 	}
 }

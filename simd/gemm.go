@@ -103,6 +103,14 @@ type gemmKernel[T float] struct {
 	// pack4, if not nil, packs 4 rows of A for p < 8n:
 	// dst[p*mr+r] = alpha * a[r*lda+p].
 	pack4 func(n int, a []T, lda int, dst []T, mr int, alpha T)
+	// pack16, if not nil, transposes 16 rows for p < 16n:
+	// dst[p*ld+r] = b[r*ldb+p]; packB uses it for a transposed B.
+	pack16 func(n int, b []T, ldb int, dst []T, ld int)
+	// direct, if not nil, is fn reading A in place, row i at a[i*lda:],
+	// instead of a packed panel, and B with row stride ldb: for p < k,
+	// i < mr, j < nr it sees a[i*lda+p] and b[p*ldb+j] where fn sees
+	// a[p*mr+i] and b[p*nr+j], and gives bitwise the same tile.
+	direct func(k int, a []T, lda int, b []T, ldb int, c []T, ldc int, overwrite bool)
 }
 
 // pickKernel returns the kernel whose register tiles cover the m×n product
@@ -126,6 +134,10 @@ func pickKernel[T float](kerns []gemmKernel[T], m, n int) *gemmKernel[T] {
 // extra goroutine.
 var minThreadWork = 1 << 19
 
+// directMaxPanels is the widest product, in column panels of the register
+// tile, whose A is read in place rather than packed.
+const directMaxPanels = 2
+
 func gemmDriver[T float](kerns []gemmKernel[T], threads int, transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	if m == 0 || n == 0 {
 		return
@@ -143,29 +155,46 @@ func gemmDriver[T float](kerns []gemmKernel[T], threads int, transA, transB bool
 	if w := work / minThreadWork; w < threads {
 		threads = max(1, w)
 	}
+	ow := beta == 0
+	// Narrow products read A, and B unless transposed, in place: packing
+	// them would cost as much as the few tiles they serve. Packing with
+	// alpha 1 is exact, so this changes no result.
+	direct := kern.direct != nil && !transA && alpha == 1 && n <= directMaxPanels*kern.nr
+	if threads <= 1 {
+		gemmBlock(kern, direct, transA, transB, 0, m, 0, n, k, alpha, a, lda, b, ldb, ow, c, ldc)
+		return
+	}
 	// Split the longer side of C into blocks aligned to the register tile.
+	// Each goroutine packs the other operand's blocks for itself. Sharing
+	// one packed B between the goroutines instead (packed once, panel by
+	// panel) was tried: for n = 256…1,024 it used more CPU time per product
+	// on this 2-core machine, its B block no longer fitting one core's L2,
+	// while the repacking it saves is under 1% of the work.
 	split, unit := n, kern.nr
 	if m > n {
 		split, unit = m, kern.mr
 	}
 	units := (split + unit - 1) / unit
 	threads = min(threads, units)
-	if threads <= 1 {
-		gemmBlock(kern, transA, transB, 0, m, 0, n, k, alpha, a, lda, b, ldb, beta == 0, c, ldc)
-		return
-	}
-	var wg sync.WaitGroup
-	for t := 0; t < threads; t++ {
+	parallel(threads, func(t int) {
 		lo := units * t / threads * unit
 		hi := min(split, units*(t+1)/threads*unit)
-		wg.Go(func() {
-			if split == n {
-				gemmBlock(kern, transA, transB, 0, m, lo, hi, k, alpha, a, lda, b, ldb, beta == 0, c, ldc)
-			} else {
-				gemmBlock(kern, transA, transB, lo, hi, 0, n, k, alpha, a, lda, b, ldb, beta == 0, c, ldc)
-			}
-		})
+		if split == n {
+			gemmBlock(kern, direct, transA, transB, 0, m, lo, hi, k, alpha, a, lda, b, ldb, ow, c, ldc)
+		} else {
+			gemmBlock(kern, direct, transA, transB, lo, hi, 0, n, k, alpha, a, lda, b, ldb, ow, c, ldc)
+		}
+	})
+}
+
+// parallel runs f(0), ..., f(threads-1) concurrently, f(threads-1) on the
+// calling goroutine, and returns when all have.
+func parallel(threads int, f func(t int)) {
+	var wg sync.WaitGroup
+	for t := 0; t < threads-1; t++ {
+		wg.Go(func() { f(t) })
 	}
+	f(threads - 1)
 	wg.Wait()
 }
 
@@ -188,8 +217,12 @@ func scaleC[T float](m, n int, beta T, c []T, ldc int) {
 
 // gemmBlock computes rows [m0,m1) and columns [n0,n1) of C. The k dimension
 // is always cut at multiples of kern.kc from 0, so each element of C is summed
-// in the same order whatever block computes it.
-func gemmBlock[T float](kern *gemmKernel[T], transA, transB bool, m0, m1, n0, n1, k int, alpha T, a []T, lda int, b []T, ldb int, overwrite bool, c []T, ldc int) {
+// in the same order whatever block computes it. If direct, A is not
+// transposed, alpha is 1, and kern.direct reads the full register tiles of
+// A, and of B unless transposed, in place; a last partial tile of rows is
+// copied, zero-padded, to ap (row-major, stride kc), and B's partial or
+// transposed panels are packed.
+func gemmBlock[T float](kern *gemmKernel[T], direct bool, transA, transB bool, m0, m1, n0, n1, k int, alpha T, a []T, lda int, b []T, ldb int, overwrite bool, c []T, ldc int) {
 	mr, nr := kern.mr, kern.nr
 	kcMax := min(kern.kc, k)
 	mcMax := min(kern.mc, roundUp(m1-m0, mr))
@@ -206,22 +239,53 @@ func gemmBlock[T float](kern *gemmKernel[T], transA, transB bool, m0, m1, n0, n1
 		for pc := 0; pc < k; pc += kern.kc {
 			kc := min(kern.kc, k-pc)
 			ow := overwrite && pc == 0
-			packB(transB, kc, nc, nr, b, ldb, pc, jc, bp)
+			bInPlace := direct && !transB
+			if !bInPlace {
+				packB(kern, transB, kc, nc, b, ldb, pc, jc, bp)
+			} else if r := nc % nr; r != 0 {
+				packB(kern, false, kc, r, b, ldb, pc, jc+nc-r, bp[(nc-r)*kc:])
+			}
 			for ic := m0; ic < m1; ic += kern.mc {
 				mc := min(kern.mc, m1-ic)
-				packA(kern, transA, mc, kc, alpha, a, lda, ic, pc, ap)
+				if !direct {
+					packA(kern, transA, mc, kc, alpha, a, lda, ic, pc, ap)
+				} else if r := mc % mr; r != 0 {
+					for i := 0; i < mr; i++ {
+						row := ap[i*kc : (i+1)*kc]
+						if i < r {
+							copy(row, a[(ic+mc-r+i)*lda+pc:])
+						} else {
+							clear(row)
+						}
+					}
+				}
 				for jr := 0; jr < nc; jr += nr {
 					bpanel := bp[jr*kc : (jr+nr)*kc]
 					nn := min(nr, nc-jr)
 					for ir := 0; ir < mc; ir += mr {
-						apanel := ap[ir*kc : (ir+mr)*kc]
 						mm := min(mr, mc-ir)
 						off := (ic+ir)*ldc + jc + jr
-						if mm == mr && nn == nr {
-							kern.fn(kc, apanel, bpanel, c[off:], ldc, ow)
+						full := mm == mr && nn == nr
+						dst, ldd, dow := c[off:], ldc, ow
+						if !full {
+							dst, ldd, dow = tile, nr, true
+						}
+						if direct {
+							as, ald := a[(ic+ir)*lda+pc:], lda
+							if mm < mr {
+								as, ald = ap, kc
+							}
+							bs, bld := bpanel, nr
+							if bInPlace && nn == nr {
+								bs, bld = b[pc*ldb+jc+jr:], ldb
+							}
+							kern.direct(kc, as, ald, bs, bld, dst, ldd, dow)
+						} else {
+							kern.fn(kc, ap[ir*kc:(ir+mr)*kc], bpanel, dst, ldd, dow)
+						}
+						if full {
 							continue
 						}
-						kern.fn(kc, apanel, bpanel, tile, nr, true)
 						for i := 0; i < mm; i++ {
 							row := c[off+i*ldc : off+i*ldc+nn]
 							src := tile[i*nr : i*nr+nn]
@@ -265,28 +329,18 @@ func packA[T float](kern *gemmKernel[T], trans bool, mc, kc int, alpha T, a []T,
 			}
 			continue
 		}
-		p0 := 0
-		if kern.pack4 != nil && rows == mr && kc >= 8 {
-			p0 = kc &^ 7
-			for r := 0; r < mr; r += 4 {
-				kern.pack4(kc/8, a[(ic+q+r)*lda+pc:], lda, panel[r:], mr, alpha)
-			}
-		}
-		for r := 0; r < rows && p0 < kc; r++ {
-			src := a[(ic+q+r)*lda+pc:]
-			src = src[p0:kc]
-			dst := panel[p0*mr+r:]
-			for p, v := range src {
-				dst[p*mr] = alpha * v
-			}
-		}
+		packT(kern.pack4, rows, kc, alpha, a[(ic+q)*lda+pc:], lda, panel, mr)
 	}
 }
 
 // packB copies op(B)[pc:pc+kc, jc:jc+nc] into bp as micro-panels of nr
 // columns: panel q holds, for each p, the nr values opB(pc+p, jc+q·nr+j), with
-// columns past nc set to zero.
-func packB[T float](trans bool, kc, nc, nr int, b []T, ldb, pc, jc int, bp []T) {
+// columns past nc set to zero. When B is transposed, column j of op(B) is row
+// j of b, and the panel is a transpose of nr rows of b: kern.pack16 and
+// kern.pack4 (with alpha 1, exact) transpose 16×16 and 4×8 blocks in
+// registers.
+func packB[T float](kern *gemmKernel[T], trans bool, kc, nc int, b []T, ldb, pc, jc int, bp []T) {
+	nr := kern.nr
 	for q := 0; q < nc; q += nr {
 		panel := bp[q*kc : (q+nr)*kc]
 		cols := min(nr, nc-q)
@@ -294,17 +348,103 @@ func packB[T float](trans bool, kc, nc, nr int, b []T, ldb, pc, jc int, bp []T) 
 			clear(panel)
 		}
 		if !trans {
+			if cols == nr && copyRows(kc, nr, b[pc*ldb+jc+q:], ldb, panel) {
+				continue
+			}
 			for p := 0; p < kc; p++ {
 				copy(panel[p*nr:p*nr+cols], b[(pc+p)*ldb+jc+q:])
 			}
 			continue
 		}
-		for j := 0; j < cols; j++ {
-			src := b[(jc+q+j)*ldb+pc:]
-			src = src[:kc]
-			for p, v := range src {
-				panel[p*nr+j] = v
+		src := b[(jc+q)*ldb+pc:]
+		r16, p16 := 0, 0
+		if kern.pack16 != nil && kc >= 16 {
+			r16, p16 = cols&^15, kc&^15
+			for ps := 0; ps < p16; ps += packStep {
+				steps := min(packStep, p16-ps)
+				for j := 0; j < r16; j += 16 {
+					kern.pack16(steps/16, src[j*ldb+ps:], ldb, panel[ps*nr+j:], nr)
+				}
 			}
+		}
+		// What pack16 left: the last kc%16 steps of its rows, and the other
+		// rows.
+		if p16 < kc {
+			packT(kern.pack4, r16, kc-p16, 1, src[p16:], ldb, panel[p16*nr:], nr)
+		}
+		if r16 < cols {
+			packT(kern.pack4, cols-r16, kc, 1, src[r16*ldb:], ldb, panel[r16:], nr)
+		}
+	}
+}
+
+// copyRows copies rows rows of w float32s, row p at src[p*ld:], to
+// dst[p*w:], as fixed-size array copies (one bounds check a row), for the
+// widths of the assembly kernels' tiles; it reports false, copying nothing,
+// for other widths and types.
+func copyRows[T float](rows, w int, src []T, ld int, dst []T) bool {
+	s, ok := any(src).([]float32)
+	if !ok {
+		return false
+	}
+	d := any(dst).([]float32)
+	switch w {
+	case 48:
+		for p := 0; p < rows; p++ {
+			*(*[48]float32)(d[p*48:]) = *(*[48]float32)(s[p*ld:])
+		}
+	case 32:
+		for p := 0; p < rows; p++ {
+			*(*[32]float32)(d[p*32:]) = *(*[32]float32)(s[p*ld:])
+		}
+	case 24:
+		for p := 0; p < rows; p++ {
+			*(*[24]float32)(d[p*24:]) = *(*[24]float32)(s[p*ld:])
+		}
+	case 16:
+		for p := 0; p < rows; p++ {
+			*(*[16]float32)(d[p*16:]) = *(*[16]float32)(s[p*ld:])
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// packStep is the number of k steps packT transposes at a time.
+const packStep = 64
+
+// packT transposes rows rows of kc values, row r at src[r*ld:], into dst
+// with row stride stride, scaling by alpha: for r < rows, p < kc:
+// dst[p*stride+r] = alpha * src[r*ld+p]. pack4, if not nil, does strips of 4
+// rows by 8 steps in registers (alpha 1 is exact); the steps go in blocks of
+// packStep so that the rows of dst written by one strip stay in L1 for the
+// next.
+func packT[T float](pack4 func(n int, a []T, lda int, dst []T, mr int, alpha T), rows, kc int, alpha T, src []T, ld int, dst []T, stride int) {
+	r0, p0 := 0, 0
+	if pack4 != nil && kc >= 8 {
+		r0, p0 = rows&^3, kc&^7
+		for ps := 0; ps < p0; ps += packStep {
+			steps := min(packStep, p0-ps)
+			for r := 0; r < r0; r += 4 {
+				pack4(steps/8, src[r*ld+ps:], ld, dst[ps*stride+r:], stride, alpha)
+			}
+		}
+	}
+	// The rows pack4 left (all when it is nil) and the last kc%8 steps of
+	// the others.
+	for r := 0; r < rows; r++ {
+		p1 := 0
+		if r < r0 {
+			if p0 == kc {
+				continue
+			}
+			p1 = p0
+		}
+		row := src[r*ld+p1 : r*ld+kc]
+		d := dst[p1*stride+r:]
+		for p, v := range row {
+			d[p*stride] = alpha * v
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
@@ -155,13 +156,14 @@ func TestSgemmSmall(t *testing.T) {
 		for _, tr := range transCombos {
 			for m := 0; m <= 25; m++ {
 				for n := 0; n <= 50; n++ {
-					for _, k := range []int{0, 1, 4, 7} {
+					for _, k := range []int{0, 1, 4, 7, 19} {
 						randCase(rng, tr[0], tr[1], m, n, k).check(t, rng)
 					}
 				}
 			}
-			for k := 0; k <= 40; k++ {
-				for _, mn := range [][2]int{{1, 1}, {13, 49}, {12, 48}, {7, 17}} {
+			// k past each 8-step strip of the packers and their 64-step blocks.
+			for _, k := range append(seq(0, 40), 63, 64, 65, 71, 72, 129) {
+				for _, mn := range [][2]int{{1, 1}, {13, 49}, {12, 48}, {7, 17}, {21, 37}} {
 					randCase(rng, tr[0], tr[1], mn[0], mn[1], k).check(t, rng)
 				}
 			}
@@ -206,6 +208,7 @@ func TestSgemmLarge(t *testing.T) {
 // TestSgemmThreads checks that results are bitwise the same for every
 // thread count.
 func TestSgemmThreads(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(8)) // Threads is capped by it
 	defer SetThreads(0)
 	defer setMinThreadWork(1)()
 	forEachImpl(t, func(t *testing.T) {
@@ -255,4 +258,107 @@ func TestSgemmPanics(t *testing.T) {
 			f()
 		}()
 	}
+}
+
+// TestSgemmThreadsBitwise drives the threaded paths (columns split, rows
+// split, A read in place) through every transpose, beta, block boundary and
+// register tile edge, and requires every thread count to give bitwise the
+// result of one thread and pass the checks of gemmCase (bounds, guard
+// bands, inputs untouched).
+func TestSgemmThreadsBitwise(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4)) // Threads is capped by it
+	defer SetThreads(0)
+	defer setMinThreadWork(1)()
+	forEachImpl(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(9, 10))
+		for _, bl := range [][3]int{{0, 0, 0}, {5, 2, 2}} {
+			func() {
+				if bl[0] > 0 {
+					defer setBlocking(bl[0], bl[1]*16, bl[2]*48)()
+				}
+				for i, d := range [][3]int{{97, 131, 40}, {3, 150, 17}, {40, 7, 33}, {17, 97, 9}, {64, 200, 12}, {150, 30, 21}} {
+					tr := transCombos[i%4]
+					g := randCase(rng, tr[0], tr[1], d[0], d[1], d[2])
+					if i%2 == 1 {
+						g.alpha = 1 // A read in place where the kernel allows
+					}
+					SetThreads(3)
+					g.check(t, rng)
+					ra, ca, rb, cb := g.dims()
+					a := matrix(rng, ra, ca, g.lda, g.offA)[g.offA:]
+					b := matrix(rng, rb, cb, g.ldb, g.offB)[g.offB:]
+					c0 := matrix(rng, g.m, g.n, g.ldc, g.offC)[g.offC:]
+					var want []float32
+					for th := 1; th <= 4; th++ {
+						SetThreads(th)
+						c := append([]float32(nil), c0...)
+						Sgemm(g.transA, g.transB, g.m, g.n, g.k, g.alpha, a, g.lda, b, g.ldb, g.beta, c, g.ldc)
+						if want == nil {
+							want = c
+							continue
+						}
+						for j := range c {
+							if math.Float32bits(c[j]) != math.Float32bits(want[j]) {
+								t.Fatalf("%v blocking=%v threads=%d: c[%d]=%v, threads=1 gave %v", g, bl, th, j, c[j], want[j])
+							}
+						}
+					}
+				}
+			}()
+		}
+	})
+}
+
+// TestDirectKernels requires each direct micro-kernel to give bitwise the
+// tile of its packed twin, for every k past the unroll width, storing and
+// accumulating, with NaN after A's and B's rows (in the padding of lda and
+// ldb) and around C.
+func TestDirectKernels(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, im := range impls {
+		for _, kern := range im.sgemm {
+			if kern.direct == nil {
+				continue
+			}
+			mr, nr := kern.mr, kern.nr
+			for k := 1; k <= 41; k++ {
+				lda := k + rng.IntN(3)
+				a := matrix(rng, mr, k, lda, 0)
+				ap := make([]float32, mr*k)
+				for i := 0; i < mr; i++ {
+					for p := 0; p < k; p++ {
+						ap[p*mr+i] = a[i*lda+p]
+					}
+				}
+				ldb := nr + rng.IntN(2)*rng.IntN(5)
+				b := matrix(rng, k, nr, ldb, 0)
+				bp := make([]float32, k*nr)
+				for p := 0; p < k; p++ {
+					copy(bp[p*nr:(p+1)*nr], b[p*ldb:])
+				}
+				ldc := nr + rng.IntN(3)
+				for _, ow := range []bool{false, true} {
+					c0 := matrix(rng, mr, nr, ldc, 0)
+					want := append([]float32(nil), c0...)
+					got := append([]float32(nil), c0...)
+					kern.fn(k, ap, bp, want, ldc, ow)
+					kern.direct(k, a, lda, b, ldb, got, ldc, ow)
+					for i := range got {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("%s %dx%d k=%d lda=%d ldb=%d overwrite=%v: c[%d]=%v, packed kernel gave %v", im.name, mr, nr, k, lda, ldb, ow, i, got[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// seq returns lo, lo+1, ..., hi.
+func seq(lo, hi int) []int {
+	var s []int
+	for i := lo; i <= hi; i++ {
+		s = append(s, i)
+	}
+	return s
 }

@@ -33,6 +33,7 @@ import (
 type shape struct {
 	name    string
 	m, n, k int
+	transB  bool // B stored n×k (ONNX Gemm's weights with transB=1)
 }
 
 func main() {
@@ -40,7 +41,7 @@ func main() {
 	threadList := flag.String("threads", "1,2", "comma-separated thread counts")
 	runs := flag.Int("runs", 7, "timed runs per size; the median is reported")
 	minRun := flag.Duration("mintime", 100*time.Millisecond, "minimum duration of one timed run")
-	sizes := flag.String("sizes", "64,128,256,512,1024,2048,512x512x16,512x512x64", "square sizes n, or MxKxN (M×K times K×N)")
+	sizes := flag.String("sizes", "64,128,256,512,1024,2048,512x512x16,512x512x64", "square sizes n, or MxKxN (M×K times K×N), MxKxNt with B stored transposed")
 	flag.Parse()
 	if *impl != "" {
 		if err := simd.SetImpl(*impl); err != nil {
@@ -49,7 +50,8 @@ func main() {
 	}
 	var shapes []shape
 	for _, s := range strings.Split(*sizes, ",") {
-		f := strings.Split(s, "x")
+		trans := strings.HasSuffix(s, "t")
+		f := strings.Split(strings.TrimSuffix(s, "t"), "x")
 		d := make([]int, len(f))
 		for i, x := range f {
 			v, err := strconv.Atoi(x)
@@ -60,9 +62,12 @@ func main() {
 		}
 		switch len(d) {
 		case 1:
-			shapes = append(shapes, shape{"n=" + s, d[0], d[0], d[0]})
+			if trans {
+				log.Fatalf("bad size %q: t needs MxKxN", s)
+			}
+			shapes = append(shapes, shape{"n=" + s, d[0], d[0], d[0], false})
 		case 3:
-			shapes = append(shapes, shape{s, d[0], d[2], d[1]})
+			shapes = append(shapes, shape{s, d[0], d[2], d[1], trans})
 		default:
 			log.Fatalf("bad size %q", s)
 		}
@@ -101,10 +106,14 @@ func measure(sh shape, runs int, minRun time.Duration) (ours, theirs float64) {
 		b[i] = rng.Float32()
 	}
 	flops := 2 * float64(sh.m) * float64(sh.n) * float64(sh.k)
-	goF := func() { simd.Sgemm(false, false, sh.m, sh.n, sh.k, 1, a, sh.k, b, sh.n, 0, c, sh.n) }
+	ldb, tB := sh.n, uint32(C.CblasNoTrans)
+	if sh.transB {
+		ldb, tB = sh.k, C.CblasTrans
+	}
+	goF := func() { simd.Sgemm(false, sh.transB, sh.m, sh.n, sh.k, 1, a, sh.k, b, ldb, 0, c, sh.n) }
 	cF := func() {
-		C.cblas_sgemm(C.CblasRowMajor, C.CblasNoTrans, C.CblasNoTrans, C.blasint(sh.m), C.blasint(sh.n), C.blasint(sh.k),
-			1, (*C.float)(unsafe.Pointer(&a[0])), C.blasint(sh.k), (*C.float)(unsafe.Pointer(&b[0])), C.blasint(sh.n),
+		C.cblas_sgemm(C.CblasRowMajor, C.CblasNoTrans, tB, C.blasint(sh.m), C.blasint(sh.n), C.blasint(sh.k),
+			1, (*C.float)(unsafe.Pointer(&a[0])), C.blasint(sh.k), (*C.float)(unsafe.Pointer(&b[0])), C.blasint(ldb),
 			0, (*C.float)(unsafe.Pointer(&c[0])), C.blasint(sh.n))
 	}
 	// Calibrate a repetition count giving runs of at least minRun.

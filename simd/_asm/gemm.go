@@ -15,13 +15,16 @@ var (
 )
 
 func genGemm() {
-	for _, s := range avx512Shapes {
-		genKernel(true, s[0], s[1])
-	}
-	for _, s := range avx2Shapes {
-		genKernel(false, s[0], s[1])
+	for _, direct := range []bool{false, true} {
+		for _, s := range avx512Shapes {
+			genKernel(true, direct, s[0], s[1])
+		}
+		for _, s := range avx2Shapes {
+			genKernel(false, direct, s[0], s[1])
+		}
 	}
 	genPack()
+	genPack16()
 }
 
 // genKernel emits the micro-kernel
@@ -34,17 +37,33 @@ func genGemm() {
 // tile at c with row stride ldc elements. Each C element is the sum
 // ((a0·b0 + a1·b1) + a2·b2) + ... evaluated left to right with fused
 // multiply-adds, then added to C once.
-func genKernel(avx512 bool, mr, nv int) {
+//
+// With direct, it emits instead
+//
+//	func sgemmDirect<MR>x<NR><ISA>(k int, a *float32, lda int, b, c *float32, ldc int, overwrite bool)
+//
+// which reads A unpacked, row i at a + i·lda elements (a[i*lda+p] in place
+// of a[p*MR+i]), and B with row stride ldb (a packed panel is ldb = NR), and
+// is otherwise the same, bitwise.
+func genKernel(avx512, direct bool, mr, nv int) {
 	lanes, isa, bytesPerVec := 8, "AVX2", 32
 	if avx512 {
 		lanes, isa, bytesPerVec = 16, "AVX512", 64
 	}
 	nr := nv * lanes
 	name := fmt.Sprintf("sgemmKernel%dx%d%s", mr, nr, isa)
-	TEXT(name, NOSPLIT, "func(k int, a, b, c *float32, ldc int, overwrite bool)")
-	Doc(fmt.Sprintf("%s adds the %d×%d product of packed panels a and b to the tile c (stores it if overwrite).", name, mr, nr),
-		"Reference: for p := 0; p < k; p++ { for i, j: acc[i][j] = fma(a[p*MR+i], b[p*NR+j], acc[i][j]) };",
-		"then c[i*ldc+j] = acc[i][j] if overwrite, else c[i*ldc+j] += acc[i][j].")
+	if direct {
+		name = fmt.Sprintf("sgemmDirect%dx%d%s", mr, nr, isa)
+		TEXT(name, NOSPLIT, "func(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, overwrite bool)")
+		Doc(fmt.Sprintf("%s adds the %d×%d product of the rows of a (stride lda) and of b (stride ldb) to the tile c (stores it if overwrite).", name, mr, nr),
+			"Reference: for p := 0; p < k; p++ { for i, j: acc[i][j] = fma(a[i*lda+p], b[p*ldb+j], acc[i][j]) };",
+			"then c[i*ldc+j] = acc[i][j] if overwrite, else c[i*ldc+j] += acc[i][j].")
+	} else {
+		TEXT(name, NOSPLIT, "func(k int, a, b, c *float32, ldc int, overwrite bool)")
+		Doc(fmt.Sprintf("%s adds the %d×%d product of packed panels a and b to the tile c (stores it if overwrite).", name, mr, nr),
+			"Reference: for p := 0; p < k; p++ { for i, j: acc[i][j] = fma(a[p*MR+i], b[p*NR+j], acc[i][j]) };",
+			"then c[i*ldc+j] = acc[i][j] if overwrite, else c[i*ldc+j] += acc[i][j].")
+	}
 
 	vec := func(i int) VecPhysical {
 		if avx512 {
@@ -67,6 +86,64 @@ func genKernel(avx512 bool, mr, nv int) {
 	k := Load(Param("k"), RCX)
 	a := Load(Param("a"), RSI)
 	b := Load(Param("b"), RDI)
+	// aAt(u, i) addresses A's value for row i at step u of the unrolled loop,
+	// bAt(u, j) B's vector j.
+	aAt := func(u, i int) Mem { return Mem{Base: a, Disp: u*mr*4 + 4*i} }
+	advanceA := func(steps int) { ADDQ(I32(steps*mr*4), a) }
+	bAt := func(u, j int) Mem { return Mem{Base: b, Disp: u*nr*4 + j*bytesPerVec} }
+	advanceB := func(steps int) { ADDQ(I32(steps*nr*4), b) }
+	if direct {
+		// Rows 4g+0..3 at bases[g] + 0, lda, 2·lda, 3·lda bytes.
+		lda, lda3 := RAX, R11
+		Load(Param("lda"), lda)
+		SHLQ(Imm(2), lda)
+		LEAQ(Mem{Base: lda, Index: lda, Scale: 2}, lda3)
+		bases := []GPPhysical{RSI, RBX, R12, R13}[:(mr+3)/4]
+		for g := 1; g < len(bases); g++ {
+			LEAQ(Mem{Base: bases[g-1], Index: lda, Scale: 4}, bases[g])
+		}
+		aAt = func(u, i int) Mem {
+			m := Mem{Base: bases[i/4], Disp: 4 * u}
+			switch i % 4 {
+			case 1:
+				m.Index, m.Scale = lda, 1
+			case 2:
+				m.Index, m.Scale = lda, 2
+			case 3:
+				m.Index, m.Scale = lda3, 1
+			}
+			return m
+		}
+		advanceA = func(steps int) {
+			for _, r := range bases {
+				ADDQ(I32(steps*4), r)
+			}
+		}
+		// B's step u at b + 0, ldb, 2·ldb, 3·ldb bytes.
+		ldb, ldb3 := R10, R9
+		Load(Param("ldb"), ldb)
+		SHLQ(Imm(2), ldb)
+		LEAQ(Mem{Base: ldb, Index: ldb, Scale: 2}, ldb3)
+		bAt = func(u, j int) Mem {
+			m := Mem{Base: b, Disp: j * bytesPerVec}
+			switch u {
+			case 1:
+				m.Index, m.Scale = ldb, 1
+			case 2:
+				m.Index, m.Scale = ldb, 2
+			case 3:
+				m.Index, m.Scale = ldb3, 1
+			}
+			return m
+		}
+		advanceB = func(steps int) {
+			if steps == 1 {
+				ADDQ(ldb, b)
+			} else {
+				LEAQ(Mem{Base: b, Index: ldb, Scale: uint8(steps)}, b)
+			}
+		}
+	}
 
 	Comment("Zero the accumulators.")
 	for i := 0; i < mr; i++ {
@@ -81,13 +158,12 @@ func genKernel(avx512 bool, mr, nv int) {
 
 	const unroll = 4
 	astep := mr * 4
-	bstep := nr * 4
 	body := func(u int) {
 		for j := 0; j < nv; j++ {
-			VMOVUPS(Mem{Base: b, Disp: u*bstep + j*bytesPerVec}, bv(j))
+			VMOVUPS(bAt(u, j), bv(j))
 		}
 		for i := 0; i < mr; i++ {
-			VBROADCASTSS(Mem{Base: a, Disp: u*astep + 4*i}, bc)
+			VBROADCASTSS(aAt(u, i), bc)
 			for j := 0; j < nv; j++ {
 				VFMADD231PS(bv(j), bc, acc(i, j))
 			}
@@ -98,13 +174,13 @@ func genKernel(avx512 bool, mr, nv int) {
 	CMPQ(k, Imm(unroll))
 	JL(LabelRef(name + "_tail"))
 	for u := 0; u < unroll; u++ {
-		if u%2 == 0 {
+		if u%2 == 0 && !direct {
 			PREFETCHT0(Mem{Base: a, Disp: 512 + u*astep})
 		}
 		body(u)
 	}
-	ADDQ(I32(unroll*astep), a)
-	ADDQ(I32(unroll*bstep), b)
+	advanceA(unroll)
+	advanceB(unroll)
 	SUBQ(Imm(unroll), k)
 	JMP(LabelRef(name + "_loop4"))
 
@@ -112,8 +188,8 @@ func genKernel(avx512 bool, mr, nv int) {
 	TESTQ(k, k)
 	JE(LabelRef(name + "_store"))
 	body(0)
-	ADDQ(I32(astep), a)
-	ADDQ(I32(bstep), b)
+	advanceA(1)
+	advanceB(1)
 	DECQ(k)
 	JMP(LabelRef(name + "_tail"))
 

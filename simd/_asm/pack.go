@@ -74,3 +74,112 @@ func genPack() {
 	VZEROUPPER()
 	RET()
 }
+
+// genPack16 emits
+//
+//	func packT16x16AVX512(n int, b *float32, ldb int, dst *float32, ld int)
+//
+// which transposes a 16-row strip of b in 16×16 blocks in registers, for
+// packing a transposed B: for r < 16, p < 16n: dst[p*ld+r] = b[r*ldb+p].
+// Each block is 16 loads, four rounds of 16 shuffles (pairs of floats, then
+// of doubles, then two of 128-bit lanes) and 16 stores of full cache lines.
+func genPack16() {
+	TEXT("packT16x16AVX512", NOSPLIT, "func(n int, b *float32, ldb int, dst *float32, ld int)")
+	Doc("packT16x16AVX512 transposes 16 rows of b: for r < 16, p < 16n: dst[p*ld+r] = b[r*ldb+p].")
+	n := Load(Param("n"), RCX)
+	Load(Param("b"), RSI)
+	ldb := Load(Param("ldb"), RAX)
+	SHLQ(Imm(2), ldb)
+	dst := Load(Param("dst"), RDI)
+	ld := Load(Param("ld"), RDX)
+	SHLQ(Imm(2), ld)
+	ldb3, ld3, ld4 := R11, R8, R9
+	LEAQ(Mem{Base: ldb, Index: ldb, Scale: 2}, ldb3)
+	LEAQ(Mem{Base: ld, Index: ld, Scale: 2}, ld3)
+	LEAQ(Mem{Base: ld3, Index: ld, Scale: 1}, ld4)
+	// Rows 4g+0..3 of b at bases[g] + 0, ldb, 2·ldb, 3·ldb bytes.
+	bases := []GPPhysical{RSI, RBX, R12, R13}
+	for g := 1; g < 4; g++ {
+		LEAQ(Mem{Base: bases[g-1], Index: ldb, Scale: 4}, bases[g])
+	}
+	row := func(base GPPhysical, idx Register, i int) Mem {
+		m := Mem{Base: base}
+		switch i % 4 {
+		case 1:
+			m.Index, m.Scale = idx, 1
+		case 2:
+			m.Index, m.Scale = idx, 2
+		case 3:
+			m.Index, m.Scale = idx, 1
+		}
+		return m
+	}
+	z := func(i int) VecPhysical {
+		return [...]VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15,
+			Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31}[i]
+	}
+	in, t := func(i int) VecPhysical { return z(i) }, func(i int) VecPhysical { return z(16 + i) }
+
+	Label("packT16_loop")
+	TESTQ(n, n)
+	JE(LabelRef("packT16_done"))
+	for r := 0; r < 16; r++ {
+		idx := ldb
+		if r%4 == 3 {
+			idx = ldb3
+		}
+		VMOVUPS(row(bases[r/4], idx, r), in(r))
+	}
+	// Round 1: t[2i] lanes = a0 b0 a1 b1, t[2i+1] = a2 b2 a3 b3, for rows
+	// a = 2i, b = 2i+1.
+	for i := 0; i < 8; i++ {
+		VUNPCKLPS(in(2*i+1), in(2*i), t(2*i))
+		VUNPCKHPS(in(2*i+1), in(2*i), t(2*i+1))
+	}
+	// Round 2: v(g, j) holds, in each 128-bit lane L, rows 4g..4g+3 at step
+	// 4L+j.
+	v := func(g, j int) VecPhysical { return in(4*g + j) }
+	for g := 0; g < 4; g++ {
+		lo0, hi0, lo1, hi1 := t(4*g), t(4*g+1), t(4*g+2), t(4*g+3)
+		VUNPCKLPD(lo1, lo0, v(g, 0))
+		VUNPCKHPD(lo1, lo0, v(g, 1))
+		VUNPCKLPD(hi1, hi0, v(g, 2))
+		VUNPCKHPD(hi1, hi0, v(g, 3))
+	}
+	// Rounds 3 and 4: a 4×4 transpose of 128-bit lanes for each j gives
+	// output row p = 4L+j, lane g = rows 4g..4g+3.
+	for j := 0; j < 4; j++ {
+		w0, w1, w2, w3 := t(4*j), t(4*j+1), t(4*j+2), t(4*j+3)
+		VSHUFF32X4(Imm(0x44), v(1, j), v(0, j), w0)
+		VSHUFF32X4(Imm(0xEE), v(1, j), v(0, j), w1)
+		VSHUFF32X4(Imm(0x44), v(3, j), v(2, j), w2)
+		VSHUFF32X4(Imm(0xEE), v(3, j), v(2, j), w3)
+	}
+	out := func(p int) VecPhysical { return in(p) } // row p of the block
+	for j := 0; j < 4; j++ {
+		w0, w1, w2, w3 := t(4*j), t(4*j+1), t(4*j+2), t(4*j+3)
+		VSHUFF32X4(Imm(0x88), w2, w0, out(0*4+j))
+		VSHUFF32X4(Imm(0xDD), w2, w0, out(1*4+j))
+		VSHUFF32X4(Imm(0x88), w3, w1, out(2*4+j))
+		VSHUFF32X4(Imm(0xDD), w3, w1, out(3*4+j))
+	}
+	// Store rows 0..15 of the block, 4 at a time from dst, then step dst on.
+	for p := 0; p < 16; p++ {
+		idx := ld
+		if p%4 == 3 {
+			idx = ld3
+		}
+		VMOVUPS(out(p), row(dst.(GPPhysical), idx, p))
+		if p%4 == 3 {
+			ADDQ(ld4, dst)
+		}
+	}
+	for _, r := range bases {
+		ADDQ(Imm(64), r)
+	}
+	DECQ(n)
+	JMP(LabelRef("packT16_loop"))
+	Label("packT16_done")
+	VZEROUPPER()
+	RET()
+}
