@@ -11,4 +11,5 @@
 //
 //	go run ./experiments/cmd/run -out EXPERIMENTS.md          # full, < 20 min on 2 cores
 //	go run ./experiments/cmd/run -quick -out /tmp/quick.md    # a 2-minute subset
+//	go run ./experiments/cmd/run -quick -only digits -out /tmp/d.md  # one section
 package experiments

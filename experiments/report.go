@@ -108,36 +108,29 @@ func infoSummary(w io.Writer, r *RegResult, maxShown int) {
 
 // classTable writes the digits table for one n.
 func classTable(w io.Writer, r *ClassResult) {
-	rep := fmt.Sprintf("one random subset of %d of the %d rows of target.csv", r.N, r.Total)
-	if r.N == r.Total {
-		rep = "one run (all of target.csv)"
+	rep := fmt.Sprintf("mean ± s.e. over %d random splits", r.Repeats)
+	if r.Repeats == 1 {
+		rep = "one random split"
 	}
-	if r.Repeats > 1 {
-		rep = fmt.Sprintf("mean ± s.e. over %d random subsets of target.csv", r.Repeats)
-	}
-	fmt.Fprintf(w, "**n = %d** labelled rotated digits, %s; scored on the 500 rows of test.csv\n\n", r.N, rep)
-	fmt.Fprintln(w, "| method | accuracy | NLL | ECE (10 bins) | s / run | chosen | failures |")
+	fmt.Fprintf(w, "**n = %d** labelled rotated digits, %s of the %d pooled rows (target.csv ∪ test.csv) into %d adaptation candidates (the first n used) and %d test rows\n\n", r.N, rep, r.Pool, r.Pool-r.Test, r.Test)
+	fmt.Fprintln(w, "| method | accuracy | NLL | ECE (10 bins) | s / run | chosen (first runs) | failures |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
 	for _, m := range r.Methods {
-		var acc, nll, ece, sec []float64
-		var infos, errs []string
-		for _, s := range r.Scores[m] {
-			sec = append(sec, s.Seconds)
-			if s.Err != "" {
-				errs = append(errs, s.Err)
-				continue
-			}
-			acc, nll, ece = append(acc, s.Accuracy), append(nll, s.NLL), append(ece, s.ECE)
-			if s.Info != "" {
-				infos = append(infos, s.Info)
-			}
+		if len(r.Scores[m]) == 0 {
+			fmt.Fprintf(w, "| %s | not run | | | | | |\n", m)
+			continue
 		}
-		ms, _ := meanSE(sec)
-		fail := fmt.Sprint(len(errs))
-		if len(errs) > 0 {
-			fail += ": " + strings.ReplaceAll(errs[0], "|", "/")
+		s := summarizeClass(r.Scores[m])
+		fail := fmt.Sprint(s.Fails)
+		if s.Fails > 0 {
+			fail += ": " + strings.ReplaceAll(s.FirstErr, "|", "/")
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %.1f | %s | %s |\n", m, fmtMS(acc, 3), fmtMS(nll, 3), fmtMS(ece, 3), ms, strings.Join(infos, "; "), fail)
+		infos := s.Infos[:min(len(s.Infos), 2)]
+		more := ""
+		if len(s.Infos) > 2 {
+			more = "; …"
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %.1f | %s%s | %s |\n", m, fmtMS(s.Acc, 3), fmtMS(s.NLL, 3), fmtMS(s.ECE, 3), s.Seconds, strings.Join(infos, "; "), more, fail)
 	}
 	fmt.Fprintln(w)
 }

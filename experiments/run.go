@@ -26,9 +26,18 @@ type Config struct {
 	Python     string // bench/.venv/bin/python
 	PeerScript string // experiments/peers/peers.py
 	NoPeers    bool
-	Command    string // the command line, for the report
-	Logf       func(string, ...any)
+	// Only names the one section to run ("sine", "spatial", "digits",
+	// "timing"); empty runs all. The peers run on what ran.
+	Only string
+	// DigitsRepeats overrides the number of random digits splits (0: the
+	// plan's, 3 in the full run and 2 in the quick one).
+	DigitsRepeats int
+	Command       string // the command line, for the report
+	Logf          func(string, ...any)
 }
+
+// runs reports whether section name runs.
+func (c *Config) runs(name string) bool { return c.Only == "" || c.Only == name }
 
 // plan is the size of each experiment.
 type plan struct {
@@ -50,11 +59,11 @@ type plan struct {
 func (c *Config) plan() plan {
 	if c.Quick {
 		return plan{sineTasks: 5, sineN: []int{10, 20}, worlds: 1, spatialN: []int{100}, sourceSteps: 2000,
-			digitsN: []int{100}, digitsRepeats: 1, digitsGrid: FineTuneGrid{Steps: []int{10, 20, 50, 100, 200}, LRs: []float64{1e-2}},
+			digitsN: []int{100}, digitsRepeats: 2, digitsGrid: FineTuneGrid{Steps: []int{10, 20, 50, 100, 200}, LRs: []float64{1e-2}},
 			timingN: []int{100, 400}, timingW: 16, timingWidths: []int{8, 32}, timingFixN: 200, paramMaxP: 2000}
 	}
 	return plan{sineTasks: 20, sineN: []int{10, 20}, worlds: 5, spatialN: []int{50, 100, 200}, sourceSteps: 4000,
-		digitsN: []int{100, 300}, digitsRepeats: 1, digitsGrid: DefaultGrid,
+		digitsN: []int{100, 300}, digitsRepeats: 3, digitsGrid: DefaultGrid,
 		timingN: []int{100, 200, 400, 800}, timingW: 32, timingWidths: []int{8, 16, 32, 64}, timingFixN: 400, paramMaxP: 5000}
 }
 
@@ -66,6 +75,9 @@ func Run(ctx context.Context, cfg Config, w io.Writer) error {
 		logf = func(string, ...any) {}
 	}
 	pl := cfg.plan()
+	if cfg.DigitsRepeats > 0 {
+		pl.digitsRepeats = cfg.DigitsRepeats
+	}
 	// The report is a list of sections rendered at the end, once the
 	// peers (which run on every regression task at once) have run.
 	var out []func(io.Writer)
@@ -102,144 +114,154 @@ func Run(ctx context.Context, cfg Config, w io.Writer) error {
 
 	// 1. Sinusoids.
 	t0 := time.Now()
-	text("## 1. Sinusoid transfer\n\nTasks y = A·sin(w·x + b) + ε, A ~ U(0.1, 5), b ~ U(0, 2π), w ~ U(0.5, 2), ε ~ N(0, %g²); %d tasks per table; "+
-		"the n adaptation points and 100 test points are uniform on the network's training range. "+
-		"Task i is the same draw for both n (its n = 10 points are the first 10 of its n = 20 points).\n\n", SineNoise, pl.sineTasks)
-	type sineNet struct {
-		name, path string
-		lo, hi     float64
-		desc       string
-	}
-	nets := []sineNet{
-		{"sine-mlp", filepath.Join(cfg.ModelsDir, "sine-mlp", "model.onnx"), -5, 5, "models/sine-mlp: MLP tanh 1-64-64-1 trained by this project on sin x, x ∈ [−5, 5]"},
-		{"sine-keras", filepath.Join(cfg.SharedDir, "models", "sine-keras", "model.onnx"), 0, 2 * math.Pi, "../shared/models/sine-keras: a third-party Keras MLP ReLU 1-16-16-1 trained on sin x, x ∈ [0, 2π] (exported by tf2onnx)"},
-	}
-	for ni, net := range nets {
-		g, err := onnximport.Load(net.path, nil)
-		if err != nil {
-			notes = append(notes, fmt.Sprintf("%s not run: %v", net.name, err))
-			text("### %s\n\nnot run: %v\n\n", net.name, err)
-			continue
+	if cfg.runs("sine") {
+		text("## 1. Sinusoid transfer\n\nTasks y = A·sin(w·x + b) + ε, A ~ U(0.1, 5), b ~ U(0, 2π), w ~ U(0.5, 2), ε ~ N(0, %g²); %d tasks per table; "+
+			"the n adaptation points and 100 test points are uniform on the network's training range. "+
+			"Task i is the same draw for both n (its n = 10 points are the first 10 of its n = 20 points).\n\n", SineNoise, pl.sineTasks)
+		type sineNet struct {
+			name, path string
+			lo, hi     float64
+			desc       string
 		}
-		text("### %s, x ∈ [%.3g, %.3g]\n\n%s; %d parameters as imported.\n\n", net.name, net.lo, net.hi, net.desc, g.NumParams())
-		for _, n := range pl.sineN {
-			tasks := sineTasks(cfg.Seed+uint64(ni)*1000, pl.sineTasks, n, net.lo, net.hi)
-			r := runRegression(ctx, net.name, g, tasks, RegMethods, DefaultGrid, cfg.Seed, logf)
-			key := fmt.Sprintf("%s/n=%d", net.name, n)
-			regResults = append(regResults, struct {
-				key string
-				r   *RegResult
-			}{key, r})
-			if !cfg.NoPeers {
-				spec, err := mlpSpec(g)
-				if err != nil {
-					return fmt.Errorf("%s as an MLP for the peers: %w", net.name, err)
-				}
-				peers.in.Nets[net.name] = spec
-				peers.add(key, net.name, tasks, r)
+		nets := []sineNet{
+			{"sine-mlp", filepath.Join(cfg.ModelsDir, "sine-mlp", "model.onnx"), -5, 5, "models/sine-mlp: MLP tanh 1-64-64-1 trained by this project on sin x, x ∈ [−5, 5]"},
+			{"sine-keras", filepath.Join(cfg.SharedDir, "models", "sine-keras", "model.onnx"), 0, 2 * math.Pi, "../shared/models/sine-keras: a third-party Keras MLP ReLU 1-16-16-1 trained on sin x, x ∈ [0, 2π] (exported by tf2onnx)"},
+		}
+		for ni, net := range nets {
+			g, err := onnximport.Load(net.path, nil)
+			if err != nil {
+				notes = append(notes, fmt.Sprintf("%s not run: %v", net.name, err))
+				text("### %s\n\nnot run: %v\n\n", net.name, err)
+				continue
 			}
-			out = append(out, func(w io.Writer) { regTable(w, r); infoSummary(w, r, 3) })
-			if n == pl.sineN[0] {
-				if path, rel := fig(net.name + "-task0.png"); path != "" {
-					title := fmt.Sprintf("%s, task 0 (%s), n = %d", net.name, tasks[0].Name, n)
-					if err := plotSineTask(ctx, g, tasks[0], net.lo, net.hi, DefaultGrid, cfg.Seed, title, path); err != nil {
-						notes = append(notes, fmt.Sprintf("figure %s: %v", path, err))
-					} else {
-						text("![%s](%s)\n\n", title, rel)
+			text("### %s, x ∈ [%.3g, %.3g]\n\n%s; %d parameters as imported.\n\n", net.name, net.lo, net.hi, net.desc, g.NumParams())
+			for _, n := range pl.sineN {
+				tasks := sineTasks(cfg.Seed+uint64(ni)*1000, pl.sineTasks, n, net.lo, net.hi)
+				r := runRegression(ctx, net.name, g, tasks, RegMethods, DefaultGrid, cfg.Seed, logf)
+				key := fmt.Sprintf("%s/n=%d", net.name, n)
+				regResults = append(regResults, struct {
+					key string
+					r   *RegResult
+				}{key, r})
+				if !cfg.NoPeers {
+					spec, err := mlpSpec(g)
+					if err != nil {
+						return fmt.Errorf("%s as an MLP for the peers: %w", net.name, err)
+					}
+					peers.in.Nets[net.name] = spec
+					peers.add(key, net.name, tasks, r)
+				}
+				out = append(out, func(w io.Writer) { regTable(w, r); infoSummary(w, r, 3) })
+				if n == pl.sineN[0] {
+					if path, rel := fig(net.name + "-task0.png"); path != "" {
+						title := fmt.Sprintf("%s, task 0 (%s), n = %d", net.name, tasks[0].Name, n)
+						if err := plotSineTask(ctx, g, tasks[0], net.lo, net.hi, DefaultGrid, cfg.Seed, title, path); err != nil {
+							notes = append(notes, fmt.Sprintf("figure %s: %v", path, err))
+						} else {
+							text("![%s](%s)\n\n", title, rel)
+						}
 					}
 				}
 			}
 		}
+		phase("sinusoids", t0)
 	}
-	phase("sinusoids", t0)
 
 	// 2. Spatial.
-	t0 = time.Now()
-	text("## 2. Spatial transfer (simulated stand-in for the malaria experiment)\n\n" +
-		"The paper adapts a network trained on 2012 malaria incidence in Nigeria to 2016 from a few sites; those data are not available here, so a documented simulator stands in (experiments/spatial.go). " +
-		"Locations z are uniform in the unit square and the network sees x = 2z − 1. Source period: y = F(z) + ε, F a smooth random field (256 random Fourier features of an RBF kernel, lengthscale 0.15). " +
-		"Target period: y = 0.8·F(z − d) + 0.6·G(z) + 3 Gaussian bumps (height U(0.5, 1.5), width 0.08) + 0.2 + ε — the old pattern drifts by |d| = 0.05 and decays, an independent field G (lengthscale 0.3) and new hot-spots appear. ε ~ N(0, 0.1²). " +
-		"For each world (seed) an MLP tanh 2-64-64-1 (4,417 parameters) is trained in Go on 2,000 source points (Adam, mini-batches of 128, engine VJP), then adapted with n target points and tested on 1,000 target points.\n\n")
-	var worlds []*SpatialSource
-	var srcRows []string
-	for wi := range pl.worlds {
-		src, err := trainSpatialSource(cfg.Seed+100+uint64(wi), pl.sourceSteps)
-		if err != nil {
-			return err
-		}
-		worlds = append(worlds, src)
-		base, _ := forwardGraph(src.G, spatialTask(src.World, cfg.Seed+100+uint64(wi), 1).Xte)
-		src.TargetRMSE = math.Sqrt(mse(base, spatialTask(src.World, cfg.Seed+100+uint64(wi), 1).Yte))
-		srcRows = append(srcRows, fmt.Sprintf("| %d | %d | %.1f | %.3f | %.3f | %.3f |", wi, src.Steps, src.Seconds, src.TrainRMSE, src.TestRMSE, src.TargetRMSE))
-	}
-	text("Source networks (RMSE includes the noise, σ = 0.1):\n\n| world | Adam steps | train s | source train RMSE | source test RMSE | target test RMSE (base) |\n|---|---|---|---|---|---|\n%s\n\n", strings.Join(srcRows, "\n"))
-	for _, n := range pl.spatialN {
-		// One task per world; the results of all worlds are pooled.
-		var all *RegResult
-		var tasks []*RegTask
-		for wi, src := range worlds {
-			t := spatialTask(src.World, cfg.Seed+100+uint64(wi), n)
-			tasks = append(tasks, t)
-			r := runRegression(ctx, "spatial", src.G, []*RegTask{t}, RegMethods, DefaultGrid, cfg.Seed+uint64(wi), logf)
-			if all == nil {
-				all = r
-				continue
+	if cfg.runs("spatial") {
+		t0 = time.Now()
+		text("## 2. Spatial transfer (simulated stand-in for the malaria experiment)\n\n" +
+			"The paper adapts a network trained on 2012 malaria incidence in Nigeria to 2016 from a few sites; those data are not available here, so a documented simulator stands in (experiments/spatial.go). " +
+			"Locations z are uniform in the unit square and the network sees x = 2z − 1. Source period: y = F(z) + ε, F a smooth random field (256 random Fourier features of an RBF kernel, lengthscale 0.15). " +
+			"Target period: y = 0.8·F(z − d) + 0.6·G(z) + 3 Gaussian bumps (height U(0.5, 1.5), width 0.08) + 0.2 + ε — the old pattern drifts by |d| = 0.05 and decays, an independent field G (lengthscale 0.3) and new hot-spots appear. ε ~ N(0, 0.1²). " +
+			"For each world (seed) an MLP tanh 2-64-64-1 (4,417 parameters) is trained in Go on 2,000 source points (Adam, mini-batches of 128, engine VJP), then adapted with n target points and tested on 1,000 target points.\n\n")
+		var worlds []*SpatialSource
+		var srcRows []string
+		for wi := range pl.worlds {
+			src, err := trainSpatialSource(cfg.Seed+100+uint64(wi), pl.sourceSteps)
+			if err != nil {
+				return err
 			}
-			for _, m := range r.Methods {
-				all.Scores[m] = append(all.Scores[m], r.Scores[m]...)
-				all.Infos[m] = append(all.Infos[m], r.Infos[m]...)
-			}
+			worlds = append(worlds, src)
+			base, _ := forwardGraph(src.G, spatialTask(src.World, cfg.Seed+100+uint64(wi), 1).Xte)
+			src.TargetRMSE = math.Sqrt(mse(base, spatialTask(src.World, cfg.Seed+100+uint64(wi), 1).Yte))
+			srcRows = append(srcRows, fmt.Sprintf("| %d | %d | %.1f | %.3f | %.3f | %.3f |", wi, src.Steps, src.Seconds, src.TrainRMSE, src.TestRMSE, src.TargetRMSE))
 		}
-		all.Title = "spatial (one task per world)"
-		key := fmt.Sprintf("spatial/n=%d", n)
-		regResults = append(regResults, struct {
-			key string
-			r   *RegResult
-		}{key, all})
-		if !cfg.NoPeers {
-			// Each world has its own network: one peer experiment per world.
+		text("Source networks (RMSE includes the noise, σ = 0.1):\n\n| world | Adam steps | train s | source train RMSE | source test RMSE | target test RMSE (base) |\n|---|---|---|---|---|---|\n%s\n\n", strings.Join(srcRows, "\n"))
+		for _, n := range pl.spatialN {
+			// One task per world; the results of all worlds are pooled.
+			var all *RegResult
+			var tasks []*RegTask
 			for wi, src := range worlds {
-				spec, err := mlpSpec(src.G)
-				if err != nil {
-					return err
+				t := spatialTask(src.World, cfg.Seed+100+uint64(wi), n)
+				tasks = append(tasks, t)
+				r := runRegression(ctx, "spatial", src.G, []*RegTask{t}, RegMethods, DefaultGrid, cfg.Seed+uint64(wi), logf)
+				if all == nil {
+					all = r
+					continue
 				}
-				name := fmt.Sprintf("spatial-world%d", wi)
-				peers.in.Nets[name] = spec
-			}
-			peers.addPerTask(key, func(i int) string { return fmt.Sprintf("spatial-world%d", i) }, tasks, all)
-		}
-		r := all
-		out = append(out, func(w io.Writer) { regTable(w, r); infoSummary(w, r, 3) })
-		if n == pl.spatialN[len(pl.spatialN)-1] {
-			if path, rel := fig(fmt.Sprintf("spatial-world0-n%d.png", n)); path != "" {
-				if err := plotSpatial(ctx, worlds[0].G, tasks[0], path); err != nil {
-					notes = append(notes, fmt.Sprintf("figure %s: %v", path, err))
-				} else {
-					text("![spatial world 0, n = %d](%s)\n\n", n, rel)
+				for _, m := range r.Methods {
+					all.Scores[m] = append(all.Scores[m], r.Scores[m]...)
+					all.Infos[m] = append(all.Infos[m], r.Infos[m]...)
 				}
 			}
+			all.Title = "spatial (one task per world)"
+			key := fmt.Sprintf("spatial/n=%d", n)
+			regResults = append(regResults, struct {
+				key string
+				r   *RegResult
+			}{key, all})
+			if !cfg.NoPeers {
+				// Each world has its own network: one peer experiment per world.
+				for wi, src := range worlds {
+					spec, err := mlpSpec(src.G)
+					if err != nil {
+						return err
+					}
+					name := fmt.Sprintf("spatial-world%d", wi)
+					peers.in.Nets[name] = spec
+				}
+				peers.addPerTask(key, func(i int) string { return fmt.Sprintf("spatial-world%d", i) }, tasks, all)
+			}
+			r := all
+			out = append(out, func(w io.Writer) { regTable(w, r); infoSummary(w, r, 3) })
+			if n == pl.spatialN[len(pl.spatialN)-1] {
+				if path, rel := fig(fmt.Sprintf("spatial-world0-n%d.png", n)); path != "" {
+					if err := plotSpatial(ctx, worlds[0].G, tasks[0], path); err != nil {
+						notes = append(notes, fmt.Sprintf("figure %s: %v", path, err))
+					} else {
+						text("![spatial world 0, n = %d](%s)\n\n", n, rel)
+					}
+				}
+			}
 		}
+		phase("spatial", t0)
 	}
-	phase("spatial", t0)
 
 	// 3. Digits.
 	t0 = time.Now()
-	text("## 3. Image classification transfer: rotated digits\n\n" +
-		"models/digits-cnn (Conv-BN-ReLU-MaxPool-Conv-ReLU-GAP-Gemm, 1,434 parameters) trained on upright 8×8 digits, adapted to digits rotated by U(30°, 45°). " +
-		"Fine-tuning: full-batch Adam on the cross-entropy, steps and learning rate chosen on a random quarter of the labelled points, then retrained on all of them. " +
-		"Logistic regression: on the 16 penultimate (pooled) features, L2 weight chosen on a random quarter by validation cross-entropy. " +
-		"Ours: gpadapt.Fit with Task Classification (Laplace approximation of the linearized network by Newton's method, prior scale by the approximate evidence over a grid, probit predictive; Method auto: parameter space when p < nK, else function space), all parameters or the last layer (fc.weight, fc.bias). No peers here: the peer script covers the regression tasks only.\n\n")
-	if d, err := loadDigits(cfg.ModelsDir); err != nil {
+	text("## 3. Image classification transfer: rotated digits\n\n"+
+		"models/digits-cnn (Conv-BN-ReLU-MaxPool-Conv-ReLU-GAP-Gemm, 1,434 parameters) trained on upright 8×8 digits, adapted to digits rotated by U(30°, 45°). "+
+		"target.csv (300 rows) and test.csv (500 rows) are one random split of the same rotated digits (models/make_models.py), so they are pooled and each repeat r draws its own random split of the 800 rows from the seed (PCG stream (seed, r)): 500 test rows, and the adaptation set of size n is the first n of the other 300 in random order (nested across n). "+
+		"Every method, peers included, sees the same splits; repeat r seeds the methods with seed + r; mean ± standard error over %d repeats. "+
+		"Fine-tuning: full-batch Adam on the cross-entropy, steps and learning rate chosen on a random quarter of the labelled points, then retrained on all of them. "+
+		"Logistic regression: on the 16 penultimate (pooled) features, L2 weight chosen on a random quarter by validation cross-entropy. "+
+		"Ours: gpadapt.Fit with Task Classification (Laplace approximation of the linearized network, prior scale by the approximate evidence; Method auto: parameter space when p < nK, else function space), all parameters or the last layer (fc.weight, fc.bias). "+
+		"The peers (section 4) run on the same network rebuilt in torch from the ONNX initializers; their class probabilities are scored here by the same metrics package (ECE: 10 equal-width confidence bins).\n\n", pl.digitsRepeats)
+	var digits []*ClassResult
+	if !cfg.runs("digits") {
+	} else if d, err := loadDigits(cfg.ModelsDir); err != nil {
 		notes = append(notes, fmt.Sprintf("digits not run: %v", err))
 		text("not run: %v\n\n", err)
 	} else {
-		for _, n := range pl.digitsN {
-			r := runDigits(ctx, d, n, pl.digitsRepeats, ClassMethods, pl.digitsGrid, cfg.Seed, logf)
+		splits := digitsSplits(d.x.Shape[0], d.nTest, pl.digitsRepeats, cfg.Seed)
+		digits = runDigits(ctx, d, pl.digitsN, splits, ClassMethods, pl.digitsGrid, cfg.Seed, logf)
+		for _, r := range digits {
 			out = append(out, func(w io.Writer) { classTable(w, r) })
-			for _, m := range r.Methods {
-				for i, s := range r.Scores[m] {
-					raw = append(raw, fmt.Sprintf("digits,%d,%q,%d,%.6g,%.6g,%.4g,%.4g,%q", r.N, m, i, s.Accuracy, s.NLL, s.ECE, s.Seconds, s.Err))
-				}
+		}
+		if !cfg.NoPeers {
+			if err := addDigitsPeers(peers, d, splits, digits); err != nil {
+				return fmt.Errorf("digits for the peers: %w", err)
 			}
 		}
 	}
@@ -248,11 +270,14 @@ func Run(ctx context.Context, cfg Config, w io.Writer) error {
 	// 4. Peers.
 	t0 = time.Now()
 	if !cfg.NoPeers {
-		peers.run(ctx, 15*time.Minute, logf)
+		peers.run(ctx, 25*time.Minute, logf)
 	} else {
 		peers.Status = "not run: -nopeers"
 		for _, rr := range regResults {
 			rr.r.Methods = append(rr.r.Methods, PeerMethods...)
+		}
+		for _, r := range digits {
+			r.Methods = append(r.Methods, PeerClassMethods...)
 		}
 	}
 	phase("peers", t0)
@@ -261,40 +286,52 @@ func Run(ctx context.Context, cfg Config, w io.Writer) error {
 			"laplace-torch's linearized (GLM) Laplace over all weights at the pretrained weights (full Hessian for networks of at most 1,500 parameters, i.e. sine-keras; KFAC (\"kron\") above, because the full log-determinant recomputed at each of the marginal-likelihood steps took minutes per task), prior precision and observation noise fitted by its marginal likelihood (100 Adam steps). "+
 			"laplace-torch treats the given weights as a MAP estimate, so its GLM predictive mean is the network itself: its RMSE equals the base network's and only its uncertainty adapts. "+
 			"GPyTorch: exact GP with the finite NTK J(x)J(x')ᵀ of the same network as kernel (LinearKernel on the Jacobian rows from torch.func, with a fitted scale), the network as mean, Gaussian likelihood; scale and noise by 100 Adam steps on the exact marginal likelihood. It is the same model as ours with another hyperparameter optimizer, so it should match ours closely. float64, one thread. Status: %s.\n\n", peers.Status)
+		if len(digits) > 0 {
+			peers.classText(w)
+		}
 	})
 	for _, rr := range regResults {
 		addRaw(rr.r, rr.key)
 	}
+	for _, r := range digits {
+		for _, m := range r.Methods {
+			for i, s := range r.Scores[m] {
+				raw = append(raw, fmt.Sprintf("digits,%d,%q,%d,%.6g,%.6g,%.4g,%.4g,%q", r.N, m, i, s.Accuracy, s.NLL, s.ECE, s.Seconds, s.Err))
+			}
+		}
+	}
 
 	// 5. Timing.
-	t0 = time.Now()
-	var trows []TimingRow
-	for _, n := range pl.timingN {
-		trows = append(trows, timeAdapt(ctx, pl.timingW, n, false))
-	}
-	for _, h := range pl.timingWidths {
-		if h == pl.timingW {
-			continue
+	if cfg.runs("timing") {
+		t0 = time.Now()
+		var trows []TimingRow
+		for _, n := range pl.timingN {
+			trows = append(trows, timeAdapt(ctx, pl.timingW, n, false))
 		}
-		p := MLP(1, 1, h, h, 1).NumParams()
-		trows = append(trows, timeAdapt(ctx, h, pl.timingFixN, p > pl.paramMaxP))
-	}
-	sort.SliceStable(trows, func(i, j int) bool {
-		if trows[i].P != trows[j].P {
-			return trows[i].P < trows[j].P
+		for _, h := range pl.timingWidths {
+			if h == pl.timingW {
+				continue
+			}
+			p := MLP(1, 1, h, h, 1).NumParams()
+			trows = append(trows, timeAdapt(ctx, h, pl.timingFixN, p > pl.paramMaxP))
 		}
-		return trows[i].N < trows[j].N
-	})
-	phase("timing", t0)
-	text("## 5. Time to adapt against N and p\n\n"+
-		"gpadapt.Fit wall time (forward sweeps, kernel or Jacobian, eigendecomposition for fitting σ² and s, Cholesky) on an MLP tanh 1-h-h-1 with random weights and a noisy sinusoid, "+
-		"in both inference forms; N varies at h = %d, and h at N = %d. The last column is the largest difference between the two forms' predictive means on 50 test points (they must agree).\n\n", pl.timingW, pl.timingFixN)
-	out = append(out, func(w io.Writer) { timingTable(w, trows) })
-	if path, rel := fig("timing.png"); path != "" {
-		if err := plotTiming(trows, pl.timingW, path); err != nil {
-			notes = append(notes, fmt.Sprintf("figure %s: %v", path, err))
-		} else {
-			text("![timing](%s)\n\n", rel)
+		sort.SliceStable(trows, func(i, j int) bool {
+			if trows[i].P != trows[j].P {
+				return trows[i].P < trows[j].P
+			}
+			return trows[i].N < trows[j].N
+		})
+		phase("timing", t0)
+		text("## 5. Time to adapt against N and p\n\n"+
+			"gpadapt.Fit wall time (forward sweeps, kernel or Jacobian, eigendecomposition for fitting σ² and s, Cholesky) on an MLP tanh 1-h-h-1 with random weights and a noisy sinusoid, "+
+			"in both inference forms; N varies at h = %d, and h at N = %d. The last column is the largest difference between the two forms' predictive means on 50 test points (they must agree).\n\n", pl.timingW, pl.timingFixN)
+		out = append(out, func(w io.Writer) { timingTable(w, trows) })
+		if path, rel := fig("timing.png"); path != "" {
+			if err := plotTiming(trows, pl.timingW, path); err != nil {
+				notes = append(notes, fmt.Sprintf("figure %s: %v", path, err))
+			} else {
+				text("![timing](%s)\n\n", rel)
+			}
 		}
 	}
 

@@ -5,6 +5,7 @@
 //
 //	go run ./experiments/cmd/run -out EXPERIMENTS.md    # full: < 20 min on 2 cores
 //	go run ./experiments/cmd/run -quick -out quick.md   # a ~2-minute subset
+//	go run ./experiments/cmd/run -only digits -repeats 5 -out digits.md   # one section
 package main
 
 import (
@@ -32,7 +33,14 @@ func main() {
 	python := flag.String("python", "bench/.venv/bin/python", "Python of the peers' virtual environment")
 	script := flag.String("peers", "experiments/peers/peers.py", "the peers' script")
 	noPeers := flag.Bool("nopeers", false, "do not run the peers")
+	repeats := flag.Int("repeats", 0, "random digits splits (0: 3, or 2 with -quick)")
+	only := flag.String("only", "", "run only this section: sine, spatial, digits or timing (empty: all)")
 	flag.Parse()
+	switch *only {
+	case "", "sine", "spatial", "digits", "timing":
+	default:
+		log.Fatalf("-only %q: want sine, spatial, digits or timing", *only)
+	}
 	log.SetFlags(log.Ltime)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -52,7 +60,7 @@ func main() {
 	cfg := experiments.Config{
 		Quick: *quick, Seed: *seed, ModelsDir: *models, SharedDir: *shared,
 		FiguresDir: *figures, FiguresRel: rel, RawCSV: *raw,
-		Python: *python, PeerScript: *script, NoPeers: *noPeers,
+		Python: *python, PeerScript: *script, NoPeers: *noPeers, Only: *only, DigitsRepeats: *repeats,
 		Command: "go run ./experiments/cmd/run " + strings.Join(os.Args[1:], " "),
 		Logf:    log.Printf,
 	}
