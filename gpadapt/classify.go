@@ -41,15 +41,21 @@ func fitClassification[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f [
 	method := o.Method
 	if method == "auto" {
 		method = "function"
-		if op.P() < nk {
+		if op.P() < nk || (nk > maxDense && o.Solver != "direct") {
 			method = "parameter"
 		}
+	}
+	// Newton-CG (newtoncg.go) where the dense forms do not fit, or when
+	// the iterative solver is asked for.
+	dense := op.P() <= maxDense && nk*op.P() <= maxJacobian
+	if method == "parameter" && (o.Solver == "cg" || (!dense && o.Solver != "direct")) {
+		return laplaceNewtonCG(ctx, op, f, labels, d.X, o, rep)
 	}
 	if method == "parameter" {
 		return laplaceParameter(ctx, op, f, labels, o, rep)
 	}
 	if nk > maxDense {
-		return state{}, fmt.Errorf("classification in function space solves a dense %d×%d system, more than %d; use --method parameter or fewer points", nk, nk, maxDense)
+		return state{}, fmt.Errorf("classification in function space solves a dense %d×%d system, more than %d; use --method parameter (Newton-CG) or fewer points", nk, nk, maxDense)
 	}
 	progress(o, "kernel", 0, 1)
 	factors, k0, err := kernel(ctx, op, o.Independent)
@@ -513,18 +519,4 @@ func blockSqrtHessian(probs []float64, k int) *blockDiag {
 		w.blocks = append(w.blocks, blk)
 	}
 	return w
-}
-
-// probit returns the approximate predictive class probabilities
-// softmax_c(μ_c / √(1 + π·σ_c²/8)) from the Gaussian over the logits.
-func probit(mean, variance []float64) []float64 {
-	z := make([]float64, len(mean))
-	for c := range z {
-		z[c] = mean[c] / math.Sqrt(1+math.Pi*max(variance[c], 0)/8)
-	}
-	lse := logSumExp(z)
-	for c := range z {
-		z[c] = math.Exp(z[c] - lse)
-	}
-	return z
 }

@@ -16,6 +16,10 @@
 // the rows of F.
 //
 // Classification uses the same linearized model with a softmax likelihood:
-// a Laplace approximation found by Newton's method in function space, and
-// predictive class probabilities by the probit approximation.
+// a Laplace approximation found by Newton's method, with dense Cholesky in
+// function or parameter space while those systems are small, else
+// matrix-free (Newton-CG: each step solved by conjugate gradients on
+// softmax Fisher products, newtoncg.go). Class probabilities come from the
+// Gaussian over the K logits with its full K×K covariance: by the pairwise
+// probit approximation (default) or Monte Carlo (Options.Predictive).
 package gpadapt

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/onnx-adapt/onnx-adapt/autodiff"
@@ -65,6 +66,7 @@ type state struct {
 	delta []float64 // p
 	f     *mat.Dense
 	kern  *kernelState
+	lcg   *laplaceCG // classification by Newton-CG (newtoncg.go): f and kern nil
 	rep   Report
 }
 
@@ -76,6 +78,19 @@ type kernelState struct {
 	s           float64
 	alpha       []float64 // A⁻¹·r, for independent outputs
 	independent bool
+	// free marks the matrix-free posterior (l == nil): the variance
+	// solves A·z = K(X, x) by CG with A = s·K₀ + σ²·I from the factors,
+	// to tol within maxIter iterations (accept: keep an unconverged z).
+	free    bool
+	noise   float64
+	tol     float64
+	maxIter int
+	accept  bool
+	rank    int // of the preconditioner, see pivotedCholesky
+	once    sync.Once
+	pre     *pivotedCholesky
+	preErr  error
+	f32     *fvp.Factors32 // float32 products, see single32Products
 }
 
 func fit[T autodiff.Float](ctx context.Context, g *autodiff.Graph, active []int, d *Data, o *Options) (state, error) {
@@ -124,18 +139,33 @@ func fit[T autodiff.Float](ctx context.Context, g *autodiff.Graph, active []int,
 	// The parameter form solves by conjugate gradients when p is too large
 	// for a dense p×p system or an explicit Jacobian; its variance and the
 	// marginal likelihood still come from the nK×nK kernel.
-	iterative := method == "parameter" && (p > maxDense || nk*p > maxJacobian)
-	if nk > maxDense && (method == "function" || iterative) {
-		return state{}, fmt.Errorf("the posterior covariance needs a dense %d×%d kernel, more than %d outputs this version solves; use fewer points, or --method parameter with fewer parameters (--params)", nk, nk, maxDense)
+	iterative := method == "parameter" && (p > maxDense || nk*p > maxJacobian || o.Solver == "cg")
+	// Beyond maxDense (or with Solver "cg") the kernel is never formed:
+	// products from its factors, CG, and the evidence by stochastic
+	// Lanczos quadrature.
+	free := nk > maxDense || o.Solver == "cg"
+	if o.Solver == "direct" && (iterative || (free && method == "function")) {
+		return state{}, fmt.Errorf("the dense solver needs a %d×%d kernel or a %d×%d precision and an explicit %d×%d Jacobian, beyond this build's dense limit (%d unknowns, %d Jacobian values); use --solver auto or cg", nk, nk, p, p, nk, p, maxDense, maxJacobian)
 	}
 	if method == "function" || iterative {
 		progress(o, "kernel", 0, 1)
-		factors, k0, err := kernel(ctx, op, o.Independent)
+		var factors *fvp.Factors
+		var k0 *mat.SymDense
+		if free {
+			factors, err = op.Factors(ctx)
+		} else {
+			factors, k0, err = kernel(ctx, op, o.Independent)
+		}
 		if err != nil {
 			return state{}, err
 		}
 		progress(o, "kernel", 1, 1)
-		st, err := solveFunction(ctx, op, factors, k0, r, o, rep)
+		var st state
+		if free {
+			st, err = solveFunctionFree(ctx, op, factors, r, o, rep)
+		} else {
+			st, err = solveFunction(ctx, op, factors, k0, r, o, rep)
+		}
 		if err != nil || !iterative {
 			return st, err
 		}
@@ -259,11 +289,77 @@ func solveFunction[T autodiff.Float](ctx context.Context, op *fvp.Op[T], factors
 	chol.LTo(&l)
 	// log N(r; 0, A) = −½(rᵀα + log det A + nK·log 2π).
 	rep.LogMarginal = -0.5 * (mat.Dot(mat.NewVecDense(nk, r), &alpha) + chol.LogDet() + float64(nk)*math.Log(2*math.Pi))
-	rep.Solver = "cholesky"
+	rep.Solver, rep.Evidence = "cholesky", "exact"
 	rep.Noise, rep.PriorScale = noise, scale
 	ks := &kernelState{train: factors, l: &l, s: scale, independent: o.Independent}
 	if o.Independent {
 		ks.alpha = alpha.RawVector().Data
+	}
+	return state{delta: delta, kern: ks, rep: rep}, nil
+}
+
+// solveFunctionFree solves in function space without forming the nK×nK
+// kernel: products K₀·v from the factors (fvp.Factors.MulVec, O(n·in·out)
+// per layer), σ² and s (those not given) by stochastic Lanczos quadrature
+// (slq), α = A⁻¹·r by CG preconditioned with A's diagonal, δ = s·Jᵀ·α.
+// The log marginal likelihood takes rᵀα from CG and log det A from SLQ;
+// with σ² and s both given it is not computed (SLQ costs
+// Probes·LanczosSteps products; Evidence "none").
+func solveFunctionFree[T autodiff.Float](ctx context.Context, op *fvp.Op[T], factors *fvp.Factors, r []float64, o *Options, rep Report) (state, error) {
+	nk := len(r)
+	ks := &kernelState{train: factors, free: true, independent: o.Independent, tol: o.Tol, maxIter: o.MaxIter, accept: o.AcceptUnconverged, rank: precondRank}
+	noise, scale := o.Noise, o.PriorScale
+	var q *slq
+	if noise <= 0 || scale <= 0 {
+		progress(o, "lanczos", 0, 1)
+		var err error
+		ks.useSingle()
+		if q, err = newSLQ(ctx, ks.kop32, r, o.Probes, o.LanczosSteps, o.Seed); err != nil {
+			return state{}, err
+		}
+		progress(o, "lanczos", 1, 1)
+		tr := 0.0
+		for _, d := range factors.Diag() {
+			tr += d
+		}
+		var lml float64
+		noise, scale, lml = q.fit(o.Noise, o.PriorScale, tr)
+		if math.IsNaN(lml) || math.IsInf(lml, 0) || !(noise > 0) || !(scale > 0) {
+			return state{}, numerical("the marginal likelihood estimate is %g at σ²=%g, s=%g", lml, noise, scale)
+		}
+		rep.NoiseFitted, rep.ScaleFitted = o.Noise <= 0, o.PriorScale <= 0
+	}
+	ks.noise, ks.s = noise, scale
+	progress(o, "solving", 0, 2)
+	alpha, iters, resid, err := ks.solve(ctx, r, 1)
+	if err != nil {
+		return state{}, err
+	}
+	rep.Unconverged = resid > o.Tol
+	progress(o, "solving", 1, 2)
+	op64, err := op.Float64(ctx)
+	if err != nil {
+		return state{}, err
+	}
+	delta := make([]float64, op.P())
+	if err := op64.JT(ctx, delta, alpha, 1); err != nil {
+		return state{}, err
+	}
+	for i := range delta {
+		delta[i] *= scale
+	}
+	progress(o, "solving", 2, 2)
+	if q != nil {
+		ld, se := q.logdet(noise, scale)
+		rep.LogMarginal = -0.5 * (dot(r, alpha) + ld + float64(nk)*math.Log(2*math.Pi))
+		rep.Evidence, rep.Probes, rep.LanczosSteps, rep.LogMarginalSE = "slq", len(q.probes), q.steps, 0.5*se
+	} else {
+		rep.Evidence = "none"
+	}
+	rep.Solver, rep.Iterations, rep.Residual = "cg", iters, resid
+	rep.Noise, rep.PriorScale = noise, scale
+	if o.Independent {
+		ks.alpha = alpha
 	}
 	return state{delta: delta, kern: ks, rep: rep}, nil
 }
@@ -347,30 +443,27 @@ func solveParameter(jac *mat.Dense, k0 *mat.SymDense, r []float64, o *Options, r
 		return state{}, numerical("inverting the Cholesky factor: %v", err)
 	}
 	progress(o, "solving", 3, 3)
-	rep.Solver = "cholesky"
+	rep.Solver, rep.Evidence = "cholesky", "exact"
 	rep.Noise, rep.PriorScale = noise, scale
 	return state{delta: delta.RawVector().Data, f: mat.DenseCopyOf(&linv), rep: rep}, nil
 }
 
-// hyperparameters fits σ² and s (those not fixed) from the eigenvalues of
-// K₀ = JJᵀ and records the log marginal likelihood.
+// hyperparameters fits σ² and s (those not fixed) from the tridiagonal
+// form of K₀ = JJᵀ (see tridiag) and records the log marginal likelihood.
 func hyperparameters(k0 *mat.SymDense, r []float64, nk int, o *Options, rep *Report) (float64, float64, error) {
-	var eig mat.EigenSym
-	if ok := eig.Factorize(k0, true); !ok {
-		return 0, 0, numerical("eigendecomposition of the %d×%d kernel failed", nk, nk)
+	tri, ok := newTridiag(k0, r)
+	if !ok {
+		return 0, 0, numerical("tridiagonal eigenvalues of the %d×%d kernel did not converge", nk, nk)
 	}
-	var q mat.Dense
-	eig.VectorsTo(&q)
-	var c mat.VecDense
-	c.MulVec(q.T(), mat.NewVecDense(nk, r))
-	sp := &spectrum{lam: eig.Values(nil), m: nk}
-	for i := 0; i < nk; i++ {
-		sp.c2 = append(sp.c2, c.AtVec(i)*c.AtVec(i))
-	}
+	rr, ml := 0.0, 0.0
 	for _, v := range r {
-		sp.rr += v * v
+		rr += v * v
 	}
-	return finishHyper(sp, o, rep)
+	for _, l := range tri.lam {
+		ml += max(l, 0)
+	}
+	noise, scale, lml := maximize(tri.logML, rr/float64(nk), ml/float64(nk), o.Noise, o.PriorScale)
+	return finishFit(noise, scale, lml, o, rep)
 }
 
 // hyperparametersPrimal does the same from JᵀJ = V·Λ·Vᵀ: the projections
@@ -404,6 +497,11 @@ func hyperparametersPrimal(gram *mat.SymDense, jac *mat.Dense, r []float64, nk i
 
 func finishHyper(sp *spectrum, o *Options, rep *Report) (float64, float64, error) {
 	noise, scale, lml := sp.fit(o.Noise, o.PriorScale)
+	return finishFit(noise, scale, lml, o, rep)
+}
+
+// finishFit records a fit's outcome, refusing a non-finite evidence.
+func finishFit(noise, scale, lml float64, o *Options, rep *Report) (float64, float64, error) {
 	if math.IsNaN(lml) || math.IsInf(lml, 0) {
 		return 0, 0, numerical("the marginal likelihood is %g at σ²=%g, s=%g", lml, noise, scale)
 	}

@@ -33,17 +33,24 @@ func (sp *spectrum) logML(noise, scale float64) float64 {
 }
 
 // fit maximizes the log marginal likelihood over the hyperparameters that
-// are not fixed (a fixed one is > 0), in log space: a coarse grid, then
-// Nelder-Mead from its best point.
+// are not fixed (a fixed one is > 0); see maximize.
 func (sp *spectrum) fit(noise, scale float64) (float64, float64, float64) {
-	fitN, fitS := noise <= 0, scale <= 0
 	// Scales of the problem: the residual's variance and the mean eigenvalue.
-	rv := max(sp.rr/float64(sp.m), 1e-12)
 	ml := 0.0
 	for _, l := range sp.lam {
 		ml += max(l, 0)
 	}
-	ml = max(ml/float64(sp.m), 1e-12)
+	return maximize(sp.logML, sp.rr/float64(sp.m), ml/float64(sp.m), noise, scale)
+}
+
+// maximize maximizes logML over the hyperparameters that are not fixed
+// (a fixed one is > 0), in log space: a coarse grid, then Nelder-Mead
+// from its best point. rv (the residual's variance) and ml (the mean
+// eigenvalue of JJᵀ) set the grid's centre.
+func maximize(logML func(noise, scale float64) float64, rv, ml, noise, scale float64) (float64, float64, float64) {
+	fitN, fitS := noise <= 0, scale <= 0
+	rv = max(rv, 1e-12)
+	ml = max(ml, 1e-12)
 	at := func(x []float64) (float64, float64) {
 		n, s := noise, scale
 		i := 0
@@ -64,7 +71,7 @@ func (sp *spectrum) fit(noise, scale float64) (float64, float64, float64) {
 		dim++
 	}
 	if dim == 0 {
-		return noise, scale, sp.logML(noise, scale)
+		return noise, scale, logML(noise, scale)
 	}
 	centre := []float64{}
 	if fitN {
@@ -78,7 +85,7 @@ func (sp *spectrum) fit(noise, scale float64) (float64, float64, float64) {
 		if n < 1e-12*rv || n > 1e6*rv || s > 1e12 || s < 1e-12 {
 			return math.Inf(1)
 		}
-		return -sp.logML(n, s)
+		return -logML(n, s)
 	}
 	// Coarse grid: log-spaced, 10⁻⁶…10² around the centre.
 	best := append([]float64(nil), centre...)
@@ -108,5 +115,5 @@ func (sp *spectrum) fit(noise, scale float64) (float64, float64, float64) {
 		best = res.X
 	}
 	n, s := at(best)
-	return n, s, sp.logML(n, s)
+	return n, s, logML(n, s)
 }

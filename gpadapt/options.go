@@ -46,8 +46,23 @@ type Options struct {
 	// MaxIter before Tol, with its residual in the Report, instead of an
 	// ErrNumerical error.
 	AcceptUnconverged bool
-	Progress          func(phase string, done, total int)
-	Logf              func(format string, args ...any)
+	// Probes and LanczosSteps set the stochastic Lanczos quadrature of the
+	// log marginal likelihood beyond the dense limit: Rademacher probes
+	// (0 means 16) and Lanczos steps per run (0 means 60).
+	Probes, LanczosSteps int
+	// Solver is "auto" (or ""): dense Cholesky while the kernel (nK×nK) or
+	// the precision (p×p) fits the dense limit, else the iterative
+	// solvers (CG, SLQ); "cg": the iterative solvers at any size (the
+	// matrix-free function form); "direct": dense only, an error beyond.
+	Solver string
+	// Predictive is how classification turns the Gaussian over the logits
+	// into class probabilities: "probit" (or "") or "mc", Monte Carlo with
+	// MCSamples draws per point (0 means DefaultMCSamples) from the joint
+	// K×K covariance, seeded by Seed (see Predictor.SetPredictive).
+	Predictive string
+	MCSamples  int
+	Progress   func(phase string, done, total int)
+	Logf       func(format string, args ...any)
 }
 
 // Data is the target-domain training set.
@@ -78,6 +93,15 @@ type Report struct {
 	// Unconverged is set when an iterative solver hit its iteration cap and
 	// Options.AcceptUnconverged kept its last iterate.
 	Unconverged bool `json:"unconverged,omitempty"`
+	// Evidence says how LogMarginal was computed: "exact", "slq" (with
+	// Probes, LanczosSteps and the standard error LogMarginalSE over the
+	// probes; the data term rᵀA⁻¹r is then exact from CG), "none" when it
+	// was not computed (σ² and s given to the matrix-free solve:
+	// LogMarginal is 0), or "" (classification: its own approximation).
+	Evidence      string  `json:"evidence,omitempty"`
+	Probes        int     `json:"probes,omitempty"`
+	LanczosSteps  int     `json:"lanczos_steps,omitempty"`
+	LogMarginalSE float64 `json:"log_marginal_se,omitempty"`
 }
 
 // Prediction holds the predictive distribution at m points.
@@ -118,6 +142,12 @@ func (o *Options) withDefaults() Options {
 	if out.MaxIter <= 0 {
 		out.MaxIter = 10000
 	}
+	if out.Probes <= 0 {
+		out.Probes = 16
+	}
+	if out.LanczosSteps <= 0 {
+		out.LanczosSteps = 60
+	}
 	return out
 }
 
@@ -129,6 +159,22 @@ func (o *Options) validate() error {
 	case "auto", "function", "parameter":
 	default:
 		return fmt.Errorf("method %q: want auto, function or parameter", o.Method)
+	}
+	if o.Probes < 2 {
+		return fmt.Errorf("%d probes: the standard error of the quadrature needs at least 2", o.Probes)
+	}
+	switch o.Solver {
+	case "", "auto", "cg", "direct":
+	default:
+		return fmt.Errorf("solver %q: want auto, cg or direct", o.Solver)
+	}
+	switch o.Predictive {
+	case "", PredictiveProbit, PredictiveMC:
+	default:
+		return fmt.Errorf("predictive %q: want probit or mc", o.Predictive)
+	}
+	if o.MCSamples < 0 || o.MCSamples > maxMCSamples {
+		return fmt.Errorf("%d Monte Carlo samples: want 0 (default %d) to %d", o.MCSamples, DefaultMCSamples, maxMCSamples)
 	}
 	switch o.PriorMean {
 	case "network", "zero":

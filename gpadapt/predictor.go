@@ -22,6 +22,10 @@ type Predictor struct {
 	st        state
 	e32       *autodiff.Engine[float32]
 	e64       *autodiff.Engine[float64]
+	// predictive, mcSamples and seed: see SetPredictive (mc.go).
+	predictive string
+	mcSamples  int
+	seed       uint64
 	// ModelBytes and Meta are stored by Save and restored by Load, for the
 	// caller's use (the CLI keeps the model and the CSV layout there).
 	ModelBytes []byte
@@ -30,6 +34,9 @@ type Predictor struct {
 
 func newPredictor(g *autodiff.Graph, active []int, o *Options, st state) (*Predictor, error) {
 	p := &Predictor{g: g, active: active, task: o.Task, zeroPrior: o.PriorMean == "zero", batch: o.Batch, float64: o.Float64, st: st}
+	if err := p.SetPredictive(o.Predictive, o.MCSamples, o.Seed); err != nil {
+		return nil, err
+	}
 	return p, p.build()
 }
 
@@ -59,13 +66,13 @@ func (p *Predictor) Predict(x *autodiff.Tensor[float32]) (*Prediction, error) {
 
 // PredictContext is Predict with cancellation.
 func (p *Predictor) PredictContext(ctx context.Context, x *autodiff.Tensor[float32]) (*Prediction, error) {
-	var mean, variance []float64
+	var mean, variance, cov []float64
 	var k int
 	var err error
 	if p.float64 {
-		mean, variance, k, err = predict(ctx, p, p.e64, autodiff.Convert[float64](x))
+		mean, variance, cov, k, err = predict(ctx, p, p.e64, autodiff.Convert[float64](x))
 	} else {
-		mean, variance, k, err = predict(ctx, p, p.e32, x)
+		mean, variance, cov, k, err = predict(ctx, p, p.e32, x)
 	}
 	if err != nil {
 		return nil, err
@@ -79,9 +86,8 @@ func (p *Predictor) PredictContext(ctx context.Context, x *autodiff.Tensor[float
 		}
 	}
 	if p.task == Classification {
-		out.Probs = make([][]float64, m)
-		for i := range m {
-			out.Probs[i] = probit(out.Mean[i], variance[i*k:(i+1)*k])
+		if out.Probs, err = p.classProbs(mean, cov, k); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
@@ -116,30 +122,30 @@ const (
 
 // predict computes the predictive mean and latent variance (see state)
 // chunk by chunk over the rows of x.
-func predict[T autodiff.Float](ctx context.Context, p *Predictor, e *autodiff.Engine[T], x *autodiff.Tensor[T]) (mean, variance []float64, k int, err error) {
+func predict[T autodiff.Float](ctx context.Context, p *Predictor, e *autodiff.Engine[T], x *autodiff.Tensor[T]) (mean, variance, cov []float64, k int, err error) {
 	n := x.Shape[0]
 	row := x.Len() / max(n, 1)
 	for i0 := 0; i0 < n; i0 += predictChunk {
 		i1 := min(n, i0+predictChunk)
 		chunk := autodiff.FromData(x.Data[i0*row:i1*row], append([]int{i1 - i0}, x.Shape[1:]...)...)
-		m, v, kk, err := predictRows(ctx, p, e, chunk)
+		m, v, c, kk, err := predictRows(ctx, p, e, chunk)
 		if err != nil {
-			return nil, nil, 0, err
+			return nil, nil, nil, 0, err
 		}
-		mean, variance, k = append(mean, m...), append(variance, v...), kk
+		mean, variance, cov, k = append(mean, m...), append(variance, v...), append(cov, c...), kk
 	}
-	return mean, variance, k, nil
+	return mean, variance, cov, k, nil
 }
 
-func predictRows[T autodiff.Float](ctx context.Context, p *Predictor, e *autodiff.Engine[T], x *autodiff.Tensor[T]) (mean, variance []float64, k int, err error) {
+func predictRows[T autodiff.Float](ctx context.Context, p *Predictor, e *autodiff.Engine[T], x *autodiff.Tensor[T]) (mean, variance, cov []float64, k int, err error) {
 	op, err := fvp.New(ctx, e, x, p.batch)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, nil, nil, 0, err
 	}
 	k = op.K()
 	mk := op.N() * k
 	if len(p.st.delta) != op.P() {
-		return nil, nil, 0, fmt.Errorf("predictor holds %d parameters, the model %d", len(p.st.delta), op.P())
+		return nil, nil, nil, 0, fmt.Errorf("predictor holds %d parameters, the model %d", len(p.st.delta), op.P())
 	}
 	ks := p.st.kern
 	var cross *mat.Dense
@@ -147,16 +153,21 @@ func predictRows[T autodiff.Float](ctx context.Context, p *Predictor, e *autodif
 	if ks != nil {
 		test, err := op.Factors(ctx)
 		if err != nil {
-			return nil, nil, 0, err
+			return nil, nil, nil, 0, err
 		}
 		if cross, err = fvp.Cross(ks.train, test); err != nil {
-			return nil, nil, 0, err
+			return nil, nil, nil, 0, err
 		}
 		if ks.independent {
 			maskOutputs(cross, k)
 		}
 		for i, d := range test.Diag() {
 			variance[i] = ks.s * d
+		}
+		if p.task == Classification { // the logits' K×K blocks (mc.go)
+			if cov, err = priorCov(test, ks.s, ks.independent); err != nil {
+				return nil, nil, nil, 0, err
+			}
 		}
 	}
 	mean = make([]float64, mk)
@@ -168,12 +179,19 @@ func predictRows[T autodiff.Float](ctx context.Context, p *Predictor, e *autodif
 			mean[i] = ks.s * m.AtVec(i)
 		}
 	} else if err := op.J(ctx, mean, p.st.delta, 1); err != nil {
-		return nil, nil, 0, err
+		return nil, nil, nil, 0, err
 	}
 	if !p.zeroPrior {
 		for i, v := range op.Outputs() {
 			mean[i] += v
 		}
+	}
+	if ks != nil && ks.free {
+		// var −= s²·k(x, X)·A⁻¹·k(X, x), by CG (matrix-free posterior).
+		if err := ks.subtractFree(ctx, cross, variance); err != nil {
+			return nil, nil, nil, 0, err
+		}
+		return mean, variance, cov, k, nil
 	}
 	if ks != nil {
 		// var −= ‖L⁻¹·W^½·s·K(X, x)‖² per column.
@@ -182,7 +200,7 @@ func predictRows[T autodiff.Float](ctx context.Context, p *Predictor, e *autodif
 		}
 		var sol mat.Dense
 		if err := sol.Solve(ks.l, cross); err != nil {
-			return nil, nil, 0, numerical("triangular solve: %v", err)
+			return nil, nil, nil, 0, numerical("triangular solve: %v", err)
 		}
 		r, _ := sol.Dims()
 		for i := 0; i < r; i++ {
@@ -190,7 +208,22 @@ func predictRows[T autodiff.Float](ctx context.Context, p *Predictor, e *autodif
 				variance[j] -= ks.s * ks.s * v * v
 			}
 		}
-		return mean, variance, k, nil
+		if cov != nil {
+			addOuterBlocks(cov, mat.DenseCopyOf(&sol).RawMatrix().Data, r, mk, k, -ks.s*ks.s)
+		}
+		return mean, variance, cov, k, nil
+	}
+	if p.st.lcg != nil { // Newton-CG posterior: block CG (newtoncg.go)
+		if cov, err = laplaceCGCov(ctx, p, e, op); err != nil {
+			return nil, nil, nil, 0, err
+		}
+		for j := range variance {
+			variance[j] = cov[j*k+j%k]
+		}
+		return mean, variance, cov, k, nil
+	}
+	if p.task == Classification {
+		cov = make([]float64, mk*k)
 	}
 	q, _ := p.st.f.Dims()
 	buf := make([]float64, min(directionBlock, q)*mk)
@@ -199,15 +232,18 @@ func predictRows[T autodiff.Float](ctx context.Context, p *Predictor, e *autodif
 		flat := mat.DenseCopyOf(p.st.f.Slice(q0, q0+r, 0, op.P())).RawMatrix().Data
 		u := buf[:r*mk]
 		if err := op.J(ctx, u, flat, r); err != nil {
-			return nil, nil, 0, err
+			return nil, nil, nil, 0, err
 		}
 		for d := 0; d < r; d++ {
 			for i, v := range u[d*mk : (d+1)*mk] {
 				variance[i] += v * v
 			}
 		}
+		if cov != nil {
+			addOuterBlocks(cov, u, r, mk, k, 1)
+		}
 	}
-	return mean, variance, k, nil
+	return mean, variance, cov, k, nil
 }
 
 func rows(flat []float64, m, k int) [][]float64 {

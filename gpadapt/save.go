@@ -81,6 +81,14 @@ type kernelPayload struct {
 	S           float64
 	Alpha       []float64
 	Independent bool
+	// The matrix-free posterior (no L): the CG settings of its variance.
+	// Files without these fields (older writers) decode with Free unset.
+	Free    bool
+	Noise   float64
+	Tol     float64
+	MaxIter int
+	Accept  bool
+	Rank    int // of the pivoted Cholesky preconditioner
 }
 
 type payload struct {
@@ -93,9 +101,15 @@ type payload struct {
 	Delta       []float64
 	F           *matrix
 	Kernel      *kernelPayload
+	LaplaceCG   *laplaceCGPayload // classification by Newton-CG (newtoncg.go)
 	Report      Report
 	ModelBytes  []byte
 	Meta        []metaEntry // sorted by key
+	// How classification probabilities are computed (mc.go); "" in
+	// older files means probit.
+	Predictive string
+	MCSamples  int
+	Seed       uint64
 }
 
 type metaEntry struct{ Key, Value string }
@@ -113,9 +127,15 @@ func (p *Predictor) Save(w io.Writer) error {
 	for _, k := range slices.Sorted(maps.Keys(p.Meta)) {
 		pl.Meta = append(pl.Meta, metaEntry{k, p.Meta[k]})
 	}
+	pl.LaplaceCG = p.st.lcg.payload()
+	pl.Predictive, pl.MCSamples, pl.Seed = p.predictive, p.mcSamples, p.seed
 	if ks := p.st.kern; ks != nil {
-		kp := &kernelPayload{N: ks.train.N, K: ks.train.K, Single: ks.train.Single, Rows: toMatrix(ks.train.Rows), L: toMatrix(ks.l),
-			S: ks.s, Alpha: ks.alpha, Independent: ks.independent}
+		kp := &kernelPayload{N: ks.train.N, K: ks.train.K, Single: ks.train.Single, Rows: toMatrix(ks.train.Rows),
+			S: ks.s, Alpha: ks.alpha, Independent: ks.independent,
+			Free: ks.free, Noise: ks.noise, Tol: ks.tol, MaxIter: ks.maxIter, Accept: ks.accept, Rank: ks.rank}
+		if ks.l != nil { // nil for the matrix-free posterior
+			kp.L = toMatrix(ks.l)
+		}
 		for _, l := range ks.train.Layers {
 			kp.Layers = append(kp.Layers, layerPayload{Scale: l.Scale, X: toMatrix(l.X), G: toMatrix(l.G)})
 		}
@@ -227,6 +247,9 @@ func (s *Saved) Bind(g *autodiff.Graph) (*Predictor, error) {
 	}
 	p := &Predictor{g: g, active: active, task: s.pl.Task, zeroPrior: s.pl.ZeroPrior, batch: s.pl.Batch, float64: s.pl.Float64,
 		st: st, ModelBytes: s.pl.ModelBytes, Meta: s.Meta}
+	if err := p.SetPredictive(s.pl.Predictive, s.pl.MCSamples, s.pl.Seed); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadFile, err)
+	}
 	if err := p.build(); err != nil {
 		return nil, err
 	}
@@ -277,6 +300,15 @@ func (pl *payload) state() (state, error) {
 			return state{}, fmt.Errorf("%w: covariance factor has %d columns for %d parameters", ErrBadFile, c, len(pl.Delta))
 		}
 	}
+	if pl.LaplaceCG != nil {
+		if st.f != nil || pl.Kernel != nil {
+			return state{}, fmt.Errorf("%w: two posterior covariances", ErrBadFile)
+		}
+		if st.lcg, err = pl.LaplaceCG.state(len(pl.Delta)); err != nil {
+			return state{}, err
+		}
+		return st, nil
+	}
 	kp := pl.Kernel
 	if kp == nil {
 		if st.f == nil {
@@ -318,11 +350,20 @@ func (pl *payload) state() (state, error) {
 		}
 		train.Layers = append(train.Layers, fvp.Layer{Scale: lp.Scale, X: x, G: g})
 	}
-	l, err := kp.L.dense()
-	if err != nil || l == nil || kp.L.R != nk || kp.L.C != nk {
-		return state{}, fmt.Errorf("%w: Cholesky factor is not %d×%d", ErrBadFile, nk, nk)
+	var ks *kernelState
+	if kp.Free {
+		if !(kp.Noise > 0) || !(kp.S > 0) || !(kp.Tol > 0) || kp.MaxIter <= 0 || kp.Rank < 0 || kp.Rank > 1<<16 || kp.L != nil || kp.W != nil {
+			return state{}, fmt.Errorf("%w: matrix-free posterior with σ²=%g, s=%g, tolerance %g, %d iterations", ErrBadFile, kp.Noise, kp.S, kp.Tol, kp.MaxIter)
+		}
+		ks = &kernelState{train: train, s: kp.S, alpha: kp.Alpha, independent: kp.Independent,
+			free: true, noise: kp.Noise, tol: kp.Tol, maxIter: kp.MaxIter, accept: kp.Accept, rank: kp.Rank}
+	} else {
+		l, err := kp.L.dense()
+		if err != nil || l == nil || kp.L.R != nk || kp.L.C != nk {
+			return state{}, fmt.Errorf("%w: Cholesky factor is not %d×%d", ErrBadFile, nk, nk)
+		}
+		ks = &kernelState{train: train, l: mat.NewTriDense(nk, mat.Lower, l.RawMatrix().Data), s: kp.S, alpha: kp.Alpha, independent: kp.Independent}
 	}
-	ks := &kernelState{train: train, l: mat.NewTriDense(nk, mat.Lower, l.RawMatrix().Data), s: kp.S, alpha: kp.Alpha, independent: kp.Independent}
 	if kp.Independent && len(kp.Alpha) != nk {
 		return state{}, fmt.Errorf("%w: %d dual weights for %d outputs", ErrBadFile, len(kp.Alpha), nk)
 	}

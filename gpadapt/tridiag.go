@@ -85,3 +85,16 @@ func (t *tridiag) quad(noise, scale float64) float64 {
 	}
 	return q
 }
+
+// logML is log N(r; 0, s·K₀ + σ²·I)
+//
+//	= −½ [ uᵀ(s·T + σ²·I)⁻¹u + Σ log(s·λ_i + σ²) + m·log 2π ],
+//
+// −Inf where the tridiagonal factorization breaks down.
+func (t *tridiag) logML(noise, scale float64) float64 {
+	logdet := 0.0
+	for _, l := range t.lam {
+		logdet += math.Log(scale*max(l, 0) + noise)
+	}
+	return -0.5 * (t.quad(noise, scale) + logdet + float64(len(t.d))*math.Log(2*math.Pi))
+}

@@ -10,7 +10,7 @@ import (
 
 // TestTridiagMatchesEigen checks the tridiagonal form against the
 // eigendecomposition: the same eigenvalues and, at several σ² and s, the
-// same quadratic form rᵀ(s·K₀ + σ²·I)⁻¹r, on full-rank and rank-deficient
+// same quadratic form rᵀ(s·K₀ + σ²·I)⁻¹r and log marginal likelihood, on full-rank and rank-deficient
 // kernels.
 func TestTridiagMatchesEigen(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -61,6 +61,10 @@ func TestTridiagMatchesEigen(t *testing.T) {
 			want := mat.Dot(rv, &x)
 			if got := tri.quad(noise, scale); math.Abs(got-want) > 1e-9*math.Abs(want) {
 				t.Errorf("m=%d p=%d σ²=%g s=%g: quad %.12g, want %.12g", c.m, c.p, noise, scale, got, want)
+			}
+			wantML := -0.5 * (want + chol.LogDet() + float64(c.m)*math.Log(2*math.Pi))
+			if got := tri.logML(noise, scale); math.Abs(got-wantML) > 1e-9*(1+math.Abs(wantML)) {
+				t.Errorf("m=%d p=%d σ²=%g s=%g: log marginal %.12g, want %.12g", c.m, c.p, noise, scale, got, wantML)
 			}
 		}
 	}

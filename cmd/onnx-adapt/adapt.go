@@ -74,6 +74,20 @@ Flags of the adaptation (before or after MODEL.onnx):
   --float64              compute in float64 (slower; for checks)
   --independent          treat the outputs as independent GPs (drop the
                          coupling through shared parameters)
+  --solver S             auto, cg or direct: dense Cholesky while the system
+                         fits in memory (nK or p up to 20,000), else conjugate
+                         gradients on kernel products that never form the
+                         kernel, with the marginal likelihood by stochastic
+                         Lanczos quadrature; cg forces the latter, direct the
+                         former (default auto)
+  --probes N             random probes of the stochastic Lanczos quadrature
+                         (default 16)
+  --lanczos-steps M      Lanczos steps per probe (default 60)
+  --predictive P         classification probabilities from the Gaussian over the
+                         logits: probit (the approximation, default) or mc
+                         (Monte Carlo over the logits' joint K×K covariance,
+                         seeded by --seed)
+  --mc-samples N         logit draws per point for --predictive mc (default 1000)
   --accept-unconverged   keep the last iterate of an iterative solver that hit
                          its iteration cap (default: a numerical failure)
   --quiet                print no progress and no summary
@@ -110,6 +124,10 @@ type adaptFlags struct {
 	float64, quiet, json        bool
 	independent                 bool
 	acceptUnconverged           bool
+	solver                      string
+	probes, lanczosSteps        int
+	predictive                  string
+	mcSamples                   int
 	noiseValue, priorScaleValue float64
 }
 
@@ -134,6 +152,11 @@ func (f *adaptFlags) define(fs *flag.FlagSet) {
 	fs.BoolVar(&f.json, "json", false, "")
 	fs.StringVar(&f.plot, "plot", "", "")
 	fs.BoolVar(&f.acceptUnconverged, "accept-unconverged", false, "")
+	fs.StringVar(&f.solver, "solver", "auto", "")
+	fs.IntVar(&f.probes, "probes", 16, "")
+	fs.IntVar(&f.lanczosSteps, "lanczos-steps", 60, "")
+	fs.StringVar(&f.predictive, "predictive", "probit", "")
+	fs.IntVar(&f.mcSamples, "mc-samples", 1000, "")
 }
 
 // positiveOrAuto parses a flag that is a positive number or "auto" (0).
@@ -179,6 +202,25 @@ func (f *adaptFlags) validate() error {
 	}
 	if f.threads < 0 {
 		return usagef("--threads %d: want 0 (every core) or a positive number", f.threads)
+	}
+	switch f.predictive {
+	case "probit", "mc":
+	default:
+		return usagef("--predictive %q: want probit or mc", f.predictive)
+	}
+	if f.mcSamples < 1 || f.mcSamples > 1<<20 {
+		return usagef("--mc-samples %d: want 1 to %d", f.mcSamples, 1<<20)
+	}
+	switch f.solver {
+	case "auto", "cg", "direct":
+	default:
+		return usagef("--solver %q: want auto, cg or direct", f.solver)
+	}
+	if f.probes < 2 || f.probes > 1<<16 {
+		return usagef("--probes %d: want 2 to 65536 (the standard error needs two)", f.probes)
+	}
+	if f.lanczosSteps < 1 || f.lanczosSteps > 1<<16 {
+		return usagef("--lanczos-steps %d: want 1 to 65536", f.lanczosSteps)
 	}
 	if f.json && f.predictions == "-" {
 		return usagef("--json and --predictions - both write to stdout: name a file for the predictions")
@@ -315,6 +357,8 @@ func cmdAdapt(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Progress:    plog.Progress,
 	}
 	opts.AcceptUnconverged = f.acceptUnconverged
+	opts.Solver, opts.Probes, opts.LanczosSteps = f.solver, f.probes, f.lanczosSteps
+	opts.Predictive, opts.MCSamples = f.predictive, f.mcSamples
 	logf("fitting: %s, %d rows, %d output(s), %d parameter tensor(s)", task, train.N, k, len(active))
 	p, err := gpadapt.Fit(ctx, g, &gpadapt.Data{X: train.X, Y: train.Y}, opts)
 	if err != nil {
@@ -645,6 +689,12 @@ func finiteMap(v any) map[string]any {
 		if x.Unconverged {
 			fields["unconverged"] = true
 		}
+		if x.Evidence != "" {
+			fields["evidence"] = x.Evidence
+		}
+		if x.Evidence == "slq" {
+			fields["probes"], fields["lanczos_steps"], fields["log_marginal_se"] = x.Probes, x.LanczosSteps, x.LogMarginalSE
+		}
 	case metrics.RegressionScores:
 		fields = map[string]any{"rmse": x.RMSE, "nll": x.NLL, "coverage95": x.Coverage95}
 	case metrics.ClassificationScores:
@@ -695,7 +745,16 @@ func printSummary(w io.Writer, s *adaptSummary) {
 	if r.Unconverged {
 		fmt.Fprintf(tw, "  converged\tno: the last iterate was kept (--accept-unconverged)\n")
 	}
-	fmt.Fprintf(tw, "  log marginal likelihood\t%.6g\n", r.LogMarginal)
+	switch r.Evidence {
+	case "slq":
+		fmt.Fprintf(tw, "  log marginal likelihood\t%.6g ± %.2g (evidence: slq, %d probes, %d Lanczos steps)\n", r.LogMarginal, r.LogMarginalSE, r.Probes, r.LanczosSteps)
+	case "none":
+		fmt.Fprintf(tw, "  log marginal likelihood\tnot computed (σ² and s given to the iterative solver)\n")
+	case "":
+		fmt.Fprintf(tw, "  log marginal likelihood\t%.6g\n", r.LogMarginal)
+	default:
+		fmt.Fprintf(tw, "  log marginal likelihood\t%.6g (evidence: %s)\n", r.LogMarginal, r.Evidence)
+	}
 	fmt.Fprintf(tw, "  time\t%.3g s\n", r.Seconds)
 	tw.Flush()
 	if s.Test != nil {
