@@ -64,7 +64,7 @@ func (c *Config) plan() plan {
 	}
 	return plan{sineTasks: 20, sineN: []int{10, 20}, worlds: 5, spatialN: []int{50, 100, 200}, sourceSteps: 4000,
 		digitsN: []int{100, 300}, digitsRepeats: 3, digitsGrid: DefaultGrid,
-		timingN: []int{100, 200, 400, 800}, timingW: 32, timingWidths: []int{8, 16, 32, 64}, timingFixN: 400, paramMaxP: 5000}
+		timingN: []int{100, 200, 400, 800, 1600, 3200}, timingW: 32, timingWidths: []int{8, 16, 32, 64, 128}, timingFixN: 400, paramMaxP: 5000}
 }
 
 // Run runs the experiments and writes the markdown report to w.
@@ -323,7 +323,7 @@ func Run(ctx context.Context, cfg Config, w io.Writer) error {
 		})
 		phase("timing", t0)
 		text("## 5. Time to adapt against N and p\n\n"+
-			"gpadapt.Fit wall time (forward sweeps, kernel or Jacobian, eigendecomposition for fitting σ² and s, Cholesky) on an MLP tanh 1-h-h-1 with random weights and a noisy sinusoid, "+
+			"gpadapt.Fit wall time (forward sweeps, kernel or Jacobian, tridiagonal reduction of the kernel for fitting σ² and s, Cholesky) on an MLP tanh 1-h-h-1 with random weights and a noisy sinusoid, "+
 			"in both inference forms; N varies at h = %d, and h at N = %d. The last column is the largest difference between the two forms' predictive means on 50 test points (they must agree).\n\n", pl.timingW, pl.timingFixN)
 		out = append(out, func(w io.Writer) { timingTable(w, trows) })
 		if path, rel := fig("timing.png"); path != "" {
