@@ -12,6 +12,7 @@ targets=(
 	"./dataset FuzzRead"
 	"./gpadapt FuzzLoad"
 	"./simd FuzzSgemm"
+	"./simd FuzzMaps"
 )
 for t in "${targets[@]}"; do
 	read -r pkg name <<<"$t"
