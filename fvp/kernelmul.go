@@ -68,23 +68,30 @@ func (f *Factors) MulVec(dst, v []float64, r int, independent bool) error {
 					}
 				}
 			}
-			if f.Rows != nil {
-				_, c := f.Rows.Dims()
-				rt := make([]float64, c)
-				for i := range nk {
-					if keep(i % f.K) {
-						axpyRow(vd[i], f.Rows.RawRowView(i), rt)
-					}
-				}
-				for i := range nk {
-					if keep(i % f.K) {
-						od[i] += dot(rt, f.Rows.RawRowView(i))
-					}
-				}
-			}
+			f.addRowsMul(od, vd, keep)
 		}
 	}
 	return nil
+}
+
+// addRowsMul adds the explicit rows' part R·(Rᵀ·v) of J·Jᵀ·v to dst,
+// over the rows i whose output keep(i mod K) admits.
+func (f *Factors) addRowsMul(dst, v []float64, keep func(k int) bool) {
+	if f.Rows == nil {
+		return
+	}
+	_, c := f.Rows.Dims()
+	rt := make([]float64, c)
+	for i := range f.N * f.K {
+		if keep(i % f.K) {
+			axpyRow(v[i], f.Rows.RawRowView(i), rt)
+		}
+	}
+	for i := range f.N * f.K {
+		if keep(i % f.K) {
+			dst[i] += dot(rt, f.Rows.RawRowView(i))
+		}
+	}
 }
 
 // Column sets dst (nK) to column c of J·Jᵀ from the factors,
@@ -240,20 +247,7 @@ func (s *Factors32) MulVec(dst, v []float64, r int, independent bool) error {
 					}
 				}
 			}
-			if f.Rows != nil {
-				_, c := f.Rows.Dims()
-				rt := make([]float64, c)
-				for i := range nk {
-					if keep(i % f.K) {
-						axpyRow(vd[i], f.Rows.RawRowView(i), rt)
-					}
-				}
-				for i := range nk {
-					if keep(i % f.K) {
-						od[i] += dot(rt, f.Rows.RawRowView(i))
-					}
-				}
-			}
+			f.addRowsMul(od, vd, keep)
 		}
 	}
 	return nil
