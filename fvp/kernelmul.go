@@ -18,6 +18,51 @@ import (
 // R·(Rᵀ·v). With independent, only the entries with k = k' are kept
 // (the kernel of independent outputs): H and M are formed per output.
 func (f *Factors) MulVec(dst, v []float64, r int, independent bool) error {
+	return f.passes(dst, v, r, independent, func(vd, od []float64, keep func(k int) bool) {
+		for _, l := range f.Layers {
+			_, out := l.G.Dims()
+			h := mat.NewDense(f.N, out, nil)
+			for i := range f.N {
+				hr := h.RawRowView(i)
+				for k := range f.K {
+					if w := vd[i*f.K+k]; w != 0 && keep(k) {
+						axpyRow(w, l.G.RawRowView(i*f.K+k), hr)
+					}
+				}
+			}
+			var xm *mat.Dense // rows x_iᵀ·M, n × out
+			var bias []float64
+			if l.X != nil {
+				var m mat.Dense
+				m.Mul(l.X.T(), h)
+				xm = &mat.Dense{}
+				xm.Mul(l.X, &m)
+			} else {
+				bias = make([]float64, out)
+				for i := range f.N {
+					axpyRow(1, h.RawRowView(i), bias)
+				}
+			}
+			for i := range f.N {
+				row := bias
+				if xm != nil {
+					row = xm.RawRowView(i)
+				}
+				for k := range f.K {
+					if keep(k) {
+						od[i*f.K+k] += l.Scale * dot(row, l.G.RawRowView(i*f.K+k))
+					}
+				}
+			}
+		}
+	})
+}
+
+// passes checks the shapes of MulVec's arguments, clears dst and calls
+// pass once per vector d (vd → od) and, with independent, once per output
+// kk, keep(k') saying whether output k' enters the pass; it adds the
+// explicit rows' part R·(Rᵀ·v) itself.
+func (f *Factors) passes(dst, v []float64, r int, independent bool, pass func(vd, od []float64, keep func(k int) bool)) error {
 	nk := f.N * f.K
 	if len(v) != r*nk || len(dst) != r*nk {
 		return fmt.Errorf("fvp.MulVec: got %d and %d values for r=%d, nK=%d", len(v), len(dst), r, nk)
@@ -30,44 +75,8 @@ func (f *Factors) MulVec(dst, v []float64, r int, independent bool) error {
 	for d := range r {
 		vd, od := v[d*nk:(d+1)*nk], dst[d*nk:(d+1)*nk]
 		for kk := range outs {
-			// keep(k') says whether output k' enters this pass.
 			keep := func(k int) bool { return !independent || k == kk }
-			for _, l := range f.Layers {
-				_, out := l.G.Dims()
-				h := mat.NewDense(f.N, out, nil)
-				for i := range f.N {
-					hr := h.RawRowView(i)
-					for k := range f.K {
-						if w := vd[i*f.K+k]; w != 0 && keep(k) {
-							axpyRow(w, l.G.RawRowView(i*f.K+k), hr)
-						}
-					}
-				}
-				var xm *mat.Dense // rows x_iᵀ·M, n × out
-				var bias []float64
-				if l.X != nil {
-					var m mat.Dense
-					m.Mul(l.X.T(), h)
-					xm = &mat.Dense{}
-					xm.Mul(l.X, &m)
-				} else {
-					bias = make([]float64, out)
-					for i := range f.N {
-						axpyRow(1, h.RawRowView(i), bias)
-					}
-				}
-				for i := range f.N {
-					row := bias
-					if xm != nil {
-						row = xm.RawRowView(i)
-					}
-					for k := range f.K {
-						if keep(k) {
-							od[i*f.K+k] += l.Scale * dot(row, l.G.RawRowView(i*f.K+k))
-						}
-					}
-				}
-			}
+			pass(vd, od, keep)
 			f.addRowsMul(od, vd, keep)
 		}
 	}
@@ -186,69 +195,54 @@ func (f *Factors) Work() float64 {
 // layer in float32.
 func (s *Factors32) MulVec(dst, v []float64, r int, independent bool) error {
 	f := s.f
-	nk := f.N * f.K
-	if len(v) != r*nk || len(dst) != r*nk {
-		return fmt.Errorf("fvp.MulVec: got %d and %d values for r=%d, nK=%d", len(v), len(dst), r, nk)
-	}
-	clear(dst)
-	outs := 1
-	if independent {
-		outs = f.K
-	}
-	for d := range r {
-		vd, od := v[d*nk:(d+1)*nk], dst[d*nk:(d+1)*nk]
-		for kk := range outs {
-			keep := func(k int) bool { return !independent || k == kk }
-			for li, l := range f.Layers {
-				_, out := l.G.Dims()
-				g32 := s.g[li]
-				h := make([]float32, f.N*out)
-				for i := range f.N {
-					hr := h[i*out : (i+1)*out]
-					for k := range f.K {
-						if w := float32(vd[i*f.K+k]); w != 0 && keep(k) {
-							row := g32[(i*f.K+k)*out : (i*f.K+k+1)*out]
-							for c, g := range row {
-								hr[c] += w * g
-							}
+	return f.passes(dst, v, r, independent, func(vd, od []float64, keep func(k int) bool) {
+		for li, l := range f.Layers {
+			_, out := l.G.Dims()
+			g32 := s.g[li]
+			h := make([]float32, f.N*out)
+			for i := range f.N {
+				hr := h[i*out : (i+1)*out]
+				for k := range f.K {
+					if w := float32(vd[i*f.K+k]); w != 0 && keep(k) {
+						row := g32[(i*f.K+k)*out : (i*f.K+k+1)*out]
+						for c, g := range row {
+							hr[c] += w * g
 						}
-					}
-				}
-				var xm []float32 // rows x_iᵀ·M, n × out
-				bias := make([]float64, out)
-				if x := s.x[li]; x != nil {
-					_, in := l.X.Dims()
-					m := make([]float32, in*out)
-					simd.Sgemm(true, false, in, out, f.N, 1, x, in, h, out, 0, m, out)
-					xm = make([]float32, f.N*out)
-					simd.Sgemm(false, false, f.N, out, in, 1, x, in, m, out, 0, xm, out)
-				} else {
-					for i := range f.N {
-						for c, hv := range h[i*out : (i+1)*out] {
-							bias[c] += float64(hv)
-						}
-					}
-				}
-				for i := range f.N {
-					for k := range f.K {
-						if !keep(k) {
-							continue
-						}
-						g := l.G.RawRowView(i*f.K + k)
-						sum := 0.0
-						if xm != nil {
-							for c, xv := range xm[i*out : (i+1)*out] {
-								sum += float64(xv) * g[c]
-							}
-						} else {
-							sum = dot(bias, g)
-						}
-						od[i*f.K+k] += l.Scale * sum
 					}
 				}
 			}
-			f.addRowsMul(od, vd, keep)
+			var xm []float32 // rows x_iᵀ·M, n × out
+			bias := make([]float64, out)
+			if x := s.x[li]; x != nil {
+				_, in := l.X.Dims()
+				m := make([]float32, in*out)
+				simd.Sgemm(true, false, in, out, f.N, 1, x, in, h, out, 0, m, out)
+				xm = make([]float32, f.N*out)
+				simd.Sgemm(false, false, f.N, out, in, 1, x, in, m, out, 0, xm, out)
+			} else {
+				for i := range f.N {
+					for c, hv := range h[i*out : (i+1)*out] {
+						bias[c] += float64(hv)
+					}
+				}
+			}
+			for i := range f.N {
+				for k := range f.K {
+					if !keep(k) {
+						continue
+					}
+					g := l.G.RawRowView(i*f.K + k)
+					sum := 0.0
+					if xm != nil {
+						for c, xv := range xm[i*out : (i+1)*out] {
+							sum += float64(xv) * g[c]
+						}
+					} else {
+						sum = dot(bias, g)
+					}
+					od[i*f.K+k] += l.Scale * sum
+				}
+			}
 		}
-	}
-	return nil
+	})
 }
