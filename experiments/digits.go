@@ -17,7 +17,7 @@ import (
 )
 
 // ClassMethods lists the classification methods, in table order.
-var ClassMethods = []string{MBase, MFineTuneC, MLogAnch, MLogFresh, MOurs, MOursLast}
+var ClassMethods = []string{MBase, MFineTuneC, MLogAnch, MLogFresh, MOurs, MOursProbit, MOursLast}
 
 // ClassScore is one method's result on one adaptation set.
 type ClassScore struct {
@@ -103,8 +103,9 @@ func (s digitsSplit) adapt(n int) []int {
 }
 
 // runClassMethod adapts with one method on (x, y) and returns the class
-// probabilities on xt.
-func runClassMethod(ctx context.Context, name string, g *autodiff.Graph, x *autodiff.Tensor[float32], y [][]float64, xt *autodiff.Tensor[float32], grid FineTuneGrid, seed uint64) ([][]float64, string, error) {
+// probabilities on xt. fits holds our predictors fitted on (x, y) so far,
+// by parameter set: MOursProbit reuses MOurs's fit.
+func runClassMethod(ctx context.Context, name string, g *autodiff.Graph, x *autodiff.Tensor[float32], y [][]float64, xt *autodiff.Tensor[float32], grid FineTuneGrid, seed uint64, fits map[string]*gpadapt.Predictor) ([][]float64, string, error) {
 	labels := make([]int, len(y))
 	for i, r := range y {
 		labels[i] = int(r[0])
@@ -135,7 +136,7 @@ func runClassMethod(ctx context.Context, name string, g *autodiff.Graph, x *auto
 		}
 		p, lam, err := baseline.Logistic(phi, f, labels, k, phiT, fT, seed)
 		return p, fmt.Sprintf("λ=%g", lam), err
-	case MOurs, MOursLast:
+	case MOurs, MOursProbit, MOursLast:
 		params := "all"
 		if name == MOursLast {
 			var err error
@@ -143,8 +144,19 @@ func runClassMethod(ctx context.Context, name string, g *autodiff.Graph, x *auto
 				return nil, "", err
 			}
 		}
-		p, err := gpadapt.Fit(ctx, g, &gpadapt.Data{X: x, Y: y}, &gpadapt.Options{Task: gpadapt.Classification, Params: params, Seed: seed})
-		if err != nil {
+		p := fits[params]
+		if p == nil {
+			var err error
+			if p, err = gpadapt.Fit(ctx, g, &gpadapt.Data{X: x, Y: y}, &gpadapt.Options{Task: gpadapt.Classification, Params: params, Seed: seed}); err != nil {
+				return nil, "", err
+			}
+			fits[params] = p
+		}
+		predictive := gpadapt.PredictiveMC
+		if name == MOursProbit {
+			predictive = gpadapt.PredictiveProbit
+		}
+		if err := p.SetPredictive(predictive, 0, seed); err != nil {
 			return nil, "", err
 		}
 		pr, err := p.Predict(xt)
@@ -152,7 +164,7 @@ func runClassMethod(ctx context.Context, name string, g *autodiff.Graph, x *auto
 			return nil, "", err
 		}
 		rep := p.Report()
-		return pr.Probs, fmt.Sprintf("p=%d %s s=%.3g Newton its=%d", rep.P, rep.Method, rep.PriorScale, rep.Iterations), nil
+		return pr.Probs, fmt.Sprintf("p=%d %s s=%.3g Newton its=%d, %s", rep.P, rep.Method, rep.PriorScale, rep.Iterations, predictive), nil
 	}
 	return nil, "", fmt.Errorf("unknown method %q", name)
 }
@@ -176,9 +188,10 @@ func runDigits(ctx context.Context, d *digitsData, ns []int, splits []digitsSpli
 		}
 		for _, cr := range res {
 			x, y := subset(d.x, d.y, sp.adapt(cr.N))
+			fits := map[string]*gpadapt.Predictor{}
 			for _, m := range methods {
 				start := time.Now()
-				probs, info, err := runClassMethod(ctx, m, d.g, x, y, xt, grid, seed+uint64(r))
+				probs, info, err := runClassMethod(ctx, m, d.g, x, y, xt, grid, seed+uint64(r), fits)
 				sc := ClassScore{Seconds: time.Since(start).Seconds(), Info: info}
 				if err == nil {
 					sc.ClassificationScores, err = metrics.Classification(probs, labels)

@@ -44,6 +44,9 @@ const (
 	MFineTuneC = "fine-tune all (Adam, CE)"
 	MLogAnch   = "last layer (logistic, L2 to pretrained)"
 	MLogFresh  = "last layer (logistic, L2 to 0, refit)"
+	// MOursProbit is ours with the pairwise probit predictive instead of
+	// the default Monte Carlo, from the same fit.
+	MOursProbit = "ours: finite-NTK GP, all params, probit predictive"
 )
 
 // RegMethods lists the regression methods the experiments run.

@@ -246,7 +246,7 @@ func Run(ctx context.Context, cfg Config, w io.Writer) error {
 		"Every method, peers included, sees the same splits; repeat r seeds the methods with seed + r; mean ± standard error over %d repeats. "+
 		"Fine-tuning: full-batch Adam on the cross-entropy, steps and learning rate chosen on a random quarter of the labelled points, then retrained on all of them. "+
 		"Logistic regression: on the 16 penultimate (pooled) features, L2 weight chosen on a random quarter by validation cross-entropy. "+
-		"Ours: gpadapt.Fit with Task Classification (Laplace approximation of the linearized network, prior scale by the approximate evidence; Method auto: parameter space when p < nK, else function space), all parameters or the last layer (fc.weight, fc.bias). "+
+		"Ours: gpadapt.Fit with Task Classification (Laplace approximation of the linearized network, prior scale by the approximate evidence; Method auto: parameter space when p < nK, else function space), all parameters or the last layer (fc.weight, fc.bias); class probabilities by Monte Carlo over the Gaussian on the logits (1,000 draws per point, the default), and, from the same fit, by the pairwise probit approximation (the \"probit\" row: its time is the prediction alone). "+
 		"The peers (section 4) run on the same network rebuilt in torch from the ONNX initializers; their class probabilities are scored here by the same metrics package (ECE: 10 equal-width confidence bins).\n\n", pl.digitsRepeats)
 	var digits []*ClassResult
 	if !cfg.runs("digits") {

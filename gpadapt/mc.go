@@ -9,9 +9,11 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
-// Predictive methods for classification: the probit approximation of
-// each pair of logits (see pairwiseProbit), or Monte Carlo, both over the
-// joint Gaussian of the K logits.
+// Predictive methods for classification, both over the joint Gaussian of
+// the K logits: Monte Carlo (the default: exact up to its sampling error)
+// or the probit approximation of each pair of logits (see pairwiseProbit:
+// deterministic and cheaper, but on the shipped digits it is less
+// calibrated — NLL 0.646 against 0.592, ECE 0.173 against 0.124).
 const (
 	PredictiveProbit = "probit"
 	PredictiveMC     = "mc"
@@ -23,15 +25,17 @@ const (
 )
 
 // SetPredictive chooses how a classification predictor turns the Gaussian
-// over the logits into class probabilities: "probit" (or "") or "mc" with
-// samples draws per point (0 means DefaultMCSamples) from the random
-// stream seed. Monte Carlo is deterministic for a fixed seed: point i of a
-// Predict call draws from its own stream (seed, i).
+// over the logits into class probabilities: "mc" (or "") with samples
+// draws per point (0 means DefaultMCSamples) from the random stream seed,
+// or "probit". Monte Carlo is deterministic for a fixed seed: each point
+// draws from its own stream (seed, h), h a hash of the point's input
+// values, so a point gets the same probabilities wherever it stands in a
+// Predict call and however the rows are split across calls.
 func (p *Predictor) SetPredictive(method string, samples int, seed uint64) error {
 	switch method {
-	case "", PredictiveProbit:
-		method = PredictiveProbit
-	case PredictiveMC:
+	case "", PredictiveMC:
+		method = PredictiveMC
+	case PredictiveProbit:
 	default:
 		return fmt.Errorf("predictive %q: want probit or mc", method)
 	}
@@ -146,8 +150,9 @@ func mcProbs(mean, cov []float64, samples int, rng *rand.Rand) ([]float64, error
 }
 
 // classProbs returns the predictive class probabilities of m points from
-// the logits' means and covariance blocks (m×K×K).
-func (p *Predictor) classProbs(mean, cov []float64, k int) ([][]float64, error) {
+// the logits' means and covariance blocks (m×K×K); keys[i] names point i's
+// random stream for Monte Carlo (see rowKeys).
+func (p *Predictor) classProbs(mean, cov []float64, k int, keys []uint64) ([][]float64, error) {
 	m := len(mean) / k
 	out := make([][]float64, m)
 	if len(cov) != m*k*k {
@@ -160,7 +165,7 @@ func (p *Predictor) classProbs(mean, cov []float64, k int) ([][]float64, error) 
 		return out, nil
 	}
 	for i := range m {
-		rng := rand.New(rand.NewPCG(p.seed, uint64(i)))
+		rng := rand.New(rand.NewPCG(p.seed, keys[i]))
 		var err error
 		if out[i], err = mcProbs(mean[i*k:(i+1)*k], cov[i*k*k:(i+1)*k*k], p.mcSamples, rng); err != nil {
 			return nil, err
@@ -201,4 +206,27 @@ func pairwiseProbit(mean, cov []float64) []float64 {
 		logp[c] = math.Exp(logp[c] - lse)
 	}
 	return logp
+}
+
+// rowKeys returns a 64-bit FNV-1a hash of each row's float32 bit patterns:
+// the Monte Carlo stream of a point depends on its input alone.
+func rowKeys(x []float32, m int) []uint64 {
+	keys := make([]uint64, m)
+	if m == 0 {
+		return keys
+	}
+	w := len(x) / m
+	for i := range keys {
+		h := uint64(14695981039346656037)
+		for _, v := range x[i*w : (i+1)*w] {
+			b := math.Float32bits(v)
+			for range 4 {
+				h ^= uint64(b & 0xff)
+				h *= 1099511628211
+				b >>= 8
+			}
+		}
+		keys[i] = h
+	}
+	return keys
 }

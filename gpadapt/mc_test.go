@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/onnx-adapt/onnx-adapt/autodiff"
 )
 
 // logisticMoments returns E[σ(d)] and E[σ(d)²] for d ~ N(mu, v) by the
@@ -141,5 +143,45 @@ func TestPredictiveMC(t *testing.T) {
 	}
 	if _, err := Fit(context.Background(), g, d, &Options{Task: Classification, Predictive: "exact"}); err == nil {
 		t.Error("unknown predictive accepted")
+	}
+}
+
+// TestPredictiveMCRowOrder checks that a point's Monte Carlo probabilities
+// do not depend on where it stands: the rows predicted in one call, one
+// at a time, and in reverse order give the same bits, and the default
+// predictive ("") is Monte Carlo.
+func TestPredictiveMCRowOrder(t *testing.T) {
+	g, d, xs := classProblem(15, 3)
+	p, err := Fit(context.Background(), g, d, &Options{Task: Classification, PriorScale: 1, Float64: true, MCSamples: 200, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.predictive != PredictiveMC {
+		t.Fatalf("default predictive %q, want %q", p.predictive, PredictiveMC)
+	}
+	all, err := p.Predict(xs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := xs.Shape[0]
+	w := xs.Len() / m
+	rev := autodiff.New[float32](xs.Shape...)
+	for i := range m {
+		copy(rev.Data[(m-1-i)*w:(m-i)*w], xs.Data[i*w:(i+1)*w])
+	}
+	back, err := p.Predict(rev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range m {
+		one, err := p.Predict(autodiff.FromData(xs.Data[i*w:(i+1)*w], append([]int{1}, xs.Shape[1:]...)...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for c := range all.Probs[i] {
+			if one.Probs[0][c] != all.Probs[i][c] || back.Probs[m-1-i][c] != all.Probs[i][c] {
+				t.Fatalf("row %d class %d: %.17g in one call, %.17g alone, %.17g reversed", i, c, all.Probs[i][c], one.Probs[0][c], back.Probs[m-1-i][c])
+			}
+		}
 	}
 }

@@ -56,9 +56,10 @@ type Options struct {
 	// matrix-free function form); "direct": dense only, an error beyond.
 	Solver string
 	// Predictive is how classification turns the Gaussian over the logits
-	// into class probabilities: "probit" (or "") or "mc", Monte Carlo with
-	// MCSamples draws per point (0 means DefaultMCSamples) from the joint
-	// K×K covariance, seeded by Seed (see Predictor.SetPredictive).
+	// into class probabilities: "mc" (or ""), Monte Carlo with MCSamples
+	// draws per point (0 means DefaultMCSamples) from the joint K×K
+	// covariance, seeded by Seed, or "probit", the pairwise probit
+	// approximation (see Predictor.SetPredictive).
 	Predictive string
 	MCSamples  int
 	Progress   func(phase string, done, total int)

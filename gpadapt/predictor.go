@@ -86,7 +86,7 @@ func (p *Predictor) PredictContext(ctx context.Context, x *autodiff.Tensor[float
 		}
 	}
 	if p.task == Classification {
-		if out.Probs, err = p.classProbs(mean, cov, k); err != nil {
+		if out.Probs, err = p.classProbs(mean, cov, k, rowKeys(x.Data, m)); err != nil {
 			return nil, err
 		}
 	}

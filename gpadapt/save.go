@@ -247,7 +247,11 @@ func (s *Saved) Bind(g *autodiff.Graph) (*Predictor, error) {
 	}
 	p := &Predictor{g: g, active: active, task: s.pl.Task, zeroPrior: s.pl.ZeroPrior, batch: s.pl.Batch, float64: s.pl.Float64,
 		st: st, ModelBytes: s.pl.ModelBytes, Meta: s.Meta}
-	if err := p.SetPredictive(s.pl.Predictive, s.pl.MCSamples, s.pl.Seed); err != nil {
+	predictive := s.pl.Predictive
+	if predictive == "" {
+		predictive = PredictiveProbit // files written before the field existed
+	}
+	if err := p.SetPredictive(predictive, s.pl.MCSamples, s.pl.Seed); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadFile, err)
 	}
 	if err := p.build(); err != nil {

@@ -84,9 +84,9 @@ Flags of the adaptation (before or after MODEL.onnx):
                          (default 16)
   --lanczos-steps M      Lanczos steps per probe (default 60)
   --predictive P         classification probabilities from the Gaussian over the
-                         logits: probit (the approximation, default) or mc
-                         (Monte Carlo over the logits' joint K×K covariance,
-                         seeded by --seed)
+                         logits: mc (Monte Carlo over the logits' joint K×K
+                         covariance, seeded by --seed; default) or probit (the
+                         pairwise probit approximation, no sampling)
   --mc-samples N         logit draws per point for --predictive mc (default 1000)
   --accept-unconverged   keep the last iterate of an iterative solver that hit
                          its iteration cap (default: a numerical failure)
@@ -155,7 +155,7 @@ func (f *adaptFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&f.solver, "solver", "auto", "")
 	fs.IntVar(&f.probes, "probes", 16, "")
 	fs.IntVar(&f.lanczosSteps, "lanczos-steps", 60, "")
-	fs.StringVar(&f.predictive, "predictive", "probit", "")
+	fs.StringVar(&f.predictive, "predictive", "mc", "")
 	fs.IntVar(&f.mcSamples, "mc-samples", 1000, "")
 }
 
