@@ -3,9 +3,12 @@ package gpadapt
 import (
 	"context"
 	"math"
+	"sort"
 
 	"github.com/onnx-adapt/onnx-adapt/autodiff"
 	"github.com/onnx-adapt/onnx-adapt/fvp"
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -169,6 +172,10 @@ func (ks *kernelState) kop(ctx context.Context, dst, src []float64, r int) error
 // iterations, where rank 100 had not converged in 10 minutes.
 var precondRank = 1000
 
+// pivotBlock is how many candidate pivots the preconditioner's columns
+// are computed for at once (fvp.Factors32.Columns: one GEMM per layer).
+const pivotBlock = 64
+
 // pivotedCholesky is the preconditioner P = s·(L·Lᵀ + D) + σ²·I of
 // A = s·K₀ + σ²·I (Harbrecht et al. 2012; Gardner et al. 2018): L
 // (nK×k) the partial pivoted Cholesky factor of K₀ — each step takes the
@@ -178,67 +185,130 @@ var precondRank = 1000
 //
 //	P⁻¹ = E⁻¹ − E⁻¹·L·(I/s + Lᵀ·E⁻¹·L)⁻¹·Lᵀ·E⁻¹.
 //
-// Columns cost nK·(in + out) per layer each, far less than a product.
+// The columns come in blocks: the pivotBlock largest entries of d are the
+// candidates, their columns of K₀ are computed at once in float32, and
+// pivots are taken from them greedily while the best candidate is at
+// least the largest d elsewhere, so the pivots are the greedy ones (up to
+// float32 rounding, which a preconditioner tolerates: P stays positive
+// definite whatever L is, as d is clipped at zero). Pivots stop at
+// residuals below 1e-6 of the largest diagonal entry, where float32
+// columns are mostly rounding.
 type pivotedCholesky struct {
-	l    [][]float64 // k columns of nK
+	l    [][]float64 // k columns of nK, rows of lt
+	lt   []float64   // Lᵀ, k×nK row-major
 	einv []float64
 	c    *mat.Cholesky // I/s + Lᵀ·E⁻¹·L
 }
 
-func newPivotedCholesky(f *fvp.Factors, independent bool, rank int, noise, scale float64) (*pivotedCholesky, error) {
+func newPivotedCholesky(f *fvp.Factors, f32 *fvp.Factors32, independent bool, rank int, noise, scale float64) (*pivotedCholesky, error) {
 	d := f.Diag()
 	nk := len(d)
-	tr := 0.0
+	tr, dmax := 0.0, 0.0
 	for _, v := range d {
 		tr += v
+		dmax = max(dmax, v)
 	}
-	pc := &pivotedCholesky{}
-	col := make([]float64, nk)
+	floor := max(1e-12*tr, 1e-6*dmax)
+	if f32 == nil {
+		f32 = f.Float32()
+	}
 	// At most 3·10⁷ values of L (240 MB): rank 1,000 up to nK = 30,000.
-	for range min(rank, nk, max(100, 30_000_000/nk)) {
-		piv := 0
-		for i, v := range d {
-			if v > d[piv] {
-				piv = i
-			}
-		}
-		if !(d[piv] > 1e-12*tr) {
+	limit := min(rank, nk, max(100, 30_000_000/nk))
+	pc := &pivotedCholesky{lt: make([]float64, 0, limit*nk)}
+	isCand := make([]bool, nk)
+	for len(pc.l) < limit {
+		cand := largest(d, min(pivotBlock, limit-len(pc.l)), floor)
+		if len(cand) == 0 {
 			break
 		}
-		if err := f.Column(col, piv, independent); err != nil {
+		b, k := len(cand), len(pc.l)
+		block := make([]float64, nk*b)
+		if err := f32.Columns(block, cand, independent); err != nil {
 			return nil, err
 		}
-		l := append([]float64(nil), col...)
-		for _, prev := range pc.l {
-			axpy(-prev[piv], prev, l)
+		// cols (b×nK): the candidates' columns of K₀ − L·Lᵀ.
+		cols := make([]float64, b*nk)
+		for r := range nk {
+			for j := range b {
+				cols[j*nk+r] = block[r*b+j]
+			}
 		}
-		inv := 1 / math.Sqrt(d[piv])
-		for i := range l {
-			l[i] *= inv
-			d[i] = max(d[i]-l[i]*l[i], 0)
+		if k > 0 {
+			lc := make([]float64, b*k) // L[cand, :]
+			for j, c := range cand {
+				for a := range k {
+					lc[j*k+a] = pc.lt[a*nk+c]
+				}
+			}
+			blas64.Gemm(blas.NoTrans, blas.NoTrans, -1,
+				blas64.General{Rows: b, Cols: k, Stride: k, Data: lc},
+				blas64.General{Rows: k, Cols: nk, Stride: nk, Data: pc.lt},
+				1, blas64.General{Rows: b, Cols: nk, Stride: nk, Data: cols})
 		}
-		d[piv] = 0
-		pc.l = append(pc.l, l)
+		for _, c := range cand {
+			isCand[c] = true
+		}
+		other := 0.0 // the largest d outside the candidates
+		for i, v := range d {
+			if !isCand[i] {
+				other = max(other, v)
+			}
+		}
+		taken := make([]bool, b)
+		for range b {
+			q := -1
+			for j, c := range cand {
+				if !taken[j] && (q < 0 || d[c] > d[cand[q]]) {
+					q = j
+				}
+			}
+			piv := cand[q]
+			if !(d[piv] > floor) || d[piv] < other {
+				break
+			}
+			taken[q] = true
+			l := cols[q*nk : (q+1)*nk]
+			inv := 1 / math.Sqrt(d[piv])
+			other = 0
+			for i := range l {
+				l[i] *= inv
+				d[i] = max(d[i]-l[i]*l[i], 0)
+				if !isCand[i] {
+					other = max(other, d[i])
+				}
+			}
+			d[piv] = 0
+			pc.lt = append(pc.lt, l...)
+			for j, c := range cand {
+				if !taken[j] {
+					axpy(-l[c], l, cols[j*nk:(j+1)*nk])
+				}
+			}
+			pc.l = append(pc.l, pc.lt[len(pc.lt)-nk:])
+		}
+		for _, c := range cand {
+			isCand[c] = false
+		}
 	}
 	pc.einv = make([]float64, nk)
 	for i, v := range d {
 		pc.einv[i] = 1 / (scale*v + noise)
 	}
+	// m = I/s + Lᵀ·E⁻¹·L = W·Wᵀ + I/s with W = Lᵀ·E^-½ (k×nK).
 	k := len(pc.l)
 	m := mat.NewSymDense(max(k, 1), nil)
-	for a := range k {
-		for b := a; b < k; b++ {
-			v := 0.0
-			for i, e := range pc.einv {
-				v += pc.l[a][i] * e * pc.l[b][i]
+	if k > 0 {
+		w := make([]float64, k*nk)
+		for a := range k {
+			for i, v := range pc.lt[a*nk : (a+1)*nk] {
+				w[a*nk+i] = v * math.Sqrt(pc.einv[i])
 			}
-			if a == b {
-				v += 1 / scale
-			}
-			m.SetSym(a, b, v)
 		}
-	}
-	if k == 0 {
+		m.SymOuterK(1, mat.NewDense(k, nk, w))
+		for a := range k {
+			m.SetSym(a, a, m.At(a, a)+1/scale)
+		}
+	} else {
 		m.SetSym(0, 0, 1)
 	}
 	pc.c = &mat.Cholesky{}
@@ -253,23 +323,21 @@ func (pc *pivotedCholesky) apply(dst, src []float64) {
 	for i, v := range src {
 		dst[i] = v * pc.einv[i]
 	}
-	k := len(pc.l)
+	k, nk := len(pc.l), len(pc.einv)
 	if k == 0 {
 		return
 	}
+	lt := blas64.General{Rows: k, Cols: nk, Stride: nk, Data: pc.lt}
 	u := mat.NewVecDense(k, nil)
-	for a, l := range pc.l {
-		u.SetVec(a, dot(l, dst))
-	}
+	blas64.Gemv(blas.NoTrans, 1, lt, blas64.Vector{N: nk, Inc: 1, Data: dst}, 0, u.RawVector())
 	var w mat.VecDense
 	if err := pc.c.SolveVecTo(&w, u); err != nil {
 		return // the factor was checked positive definite when built
 	}
-	for a, l := range pc.l {
-		wa := w.AtVec(a)
-		for i, v := range l {
-			dst[i] -= wa * v * pc.einv[i]
-		}
+	z := make([]float64, nk) // L·w
+	blas64.Gemv(blas.Trans, 1, lt, w.RawVector(), 0, blas64.Vector{N: nk, Inc: 1, Data: z})
+	for i, v := range z {
+		dst[i] -= v * pc.einv[i]
 	}
 }
 
@@ -282,8 +350,8 @@ var single32Products = 1e8
 // the float32 copies of large float32 factors.
 func (ks *kernelState) prepare() error {
 	ks.once.Do(func() {
-		ks.pre, ks.preErr = newPivotedCholesky(ks.train, ks.independent, ks.rank, ks.noise, ks.s)
 		ks.useSingle()
+		ks.pre, ks.preErr = newPivotedCholesky(ks.train, ks.f32, ks.independent, ks.rank, ks.noise, ks.s)
 	})
 	return ks.preErr
 }
@@ -428,4 +496,17 @@ func (ks *kernelState) subtractFree(ctx context.Context, cross *mat.Dense, varia
 		}
 	}
 	return nil
+}
+
+// largest returns the indices of the (at most) b largest entries of d
+// above floor, largest first.
+func largest(d []float64, b int, floor float64) []int {
+	var idx []int
+	for i, v := range d {
+		if v > floor {
+			idx = append(idx, i)
+		}
+	}
+	sort.Slice(idx, func(a, c int) bool { return d[idx[a]] > d[idx[c]] || (d[idx[a]] == d[idx[c]] && idx[a] < idx[c]) })
+	return idx[:min(b, len(idx))]
 }

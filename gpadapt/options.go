@@ -22,6 +22,10 @@ func (t Task) String() string {
 	return "regression"
 }
 
+// DefaultTol is the relative residual at which the iterative solvers stop
+// when Options.Tol is 0.
+const DefaultTol = 1e-6
+
 // Options configure Fit. A nil *Options means defaults.
 type Options struct {
 	Task       Task
@@ -39,7 +43,7 @@ type Options struct {
 	// Float64 runs every sweep in float64 (slower; for checks).
 	Float64 bool
 	// Tol is the relative residual at which iterative solvers stop
-	// (0 means 1e-6), MaxIter their iteration cap (0 means 10,000).
+	// (0 means DefaultTol), MaxIter their iteration cap (0 means 10,000).
 	Tol     float64
 	MaxIter int
 	// AcceptUnconverged returns the result of an iterative solver that hit
@@ -138,7 +142,7 @@ func (o *Options) withDefaults() Options {
 		out.PriorMean = "network"
 	}
 	if out.Tol <= 0 {
-		out.Tol = 1e-6
+		out.Tol = DefaultTol
 	}
 	if out.MaxIter <= 0 {
 		out.MaxIter = 10000

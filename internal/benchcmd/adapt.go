@@ -32,6 +32,12 @@ flags:
                    (input values, then K targets); without it, random normal
                    inputs and targets sin(Σx)
   --method M       function, parameter or auto (default function)
+  --solver S       auto, cg or direct (default auto)
+  --tol T          relative residual of the iterative solvers (default
+                   gpadapt's)
+  --max-iter N     iteration cap of the iterative solvers (default gpadapt's);
+                   a capped run reports its iterations and residual and
+                   keeps its last iterate instead of failing
   --noise V        σ² (default 0.01)
   --prior-scale S  s (default 1)
   --batch N        rows per sweep (default 256)
@@ -51,6 +57,10 @@ type AdaptResult struct {
 	Method     string  `json:"method"`
 	Solver     string  `json:"solver"`
 	Iterations int     `json:"iterations"`
+	Residual   float64 `json:"relative_residual"`
+	// Capped is set when --max-iter stopped an iterative solver before
+	// --tol: Seconds is then the time of Iterations iterations.
+	Capped     bool    `json:"capped,omitempty"`
 	Noise      float64 `json:"noise"`
 	PriorScale float64 `json:"prior_scale"`
 	// Seconds is the wall time of gpadapt.Fit; FitSeconds its own report.
@@ -70,6 +80,9 @@ func RunAdapt(args []string, stdout, stderr io.Writer) int {
 	n := fs.Int("n", 2000, "")
 	data := fs.String("data", "", "")
 	method := fs.String("method", "function", "")
+	solver := fs.String("solver", "auto", "")
+	tol := fs.Float64("tol", 0, "")
+	maxIter := fs.Int("max-iter", 0, "")
 	noise := fs.Float64("noise", 0.01, "")
 	scale := fs.Float64("prior-scale", 1, "")
 	batch := fs.Int("batch", 256, "")
@@ -86,8 +99,8 @@ func RunAdapt(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench-adapt: %v\n\n%s", err, AdaptUsage)
 		return exitUsage
 	}
-	if len(pos) != 1 || *n < 1 || *batch < 1 || *threads < 1 || !(*noise > 0) || !(*scale > 0) {
-		fmt.Fprintf(stderr, "bench-adapt: want one model file, --n, --batch, --threads ≥ 1 and --noise, --prior-scale > 0\n\n%s", AdaptUsage)
+	if len(pos) != 1 || *n < 1 || *batch < 1 || *threads < 1 || !(*noise > 0) || !(*scale > 0) || *tol < 0 || *maxIter < 0 {
+		fmt.Fprintf(stderr, "bench-adapt: want one model file, --n, --batch, --threads ≥ 1, --noise, --prior-scale > 0 and --tol, --max-iter ≥ 0\n\n%s", AdaptUsage)
 		return exitUsage
 	}
 	defer setThreads(*threads)()
@@ -116,6 +129,7 @@ func RunAdapt(args []string, stdout, stderr io.Writer) int {
 	start := time.Now()
 	p, err := gpadapt.Fit(context.Background(), g, d, &gpadapt.Options{
 		Noise: *noise, PriorScale: *scale, Method: *method, Batch: *batch, Threads: *threads,
+		Solver: *solver, Tol: *tol, MaxIter: *maxIter, AcceptUnconverged: *maxIter > 0,
 	})
 	res.Seconds = time.Since(start).Seconds()
 	res.PeakRSSMB = peakRSSMB()
@@ -126,7 +140,12 @@ func RunAdapt(args []string, stdout, stderr io.Writer) int {
 	} else {
 		rep := p.Report()
 		res.Params, res.Outputs = rep.P, rep.K
-		res.Method, res.Solver, res.Iterations = rep.Method, rep.Solver, rep.Iterations
+		res.Method, res.Solver, res.Iterations, res.Residual = rep.Method, rep.Solver, rep.Iterations, rep.Residual
+		want := *tol
+		if want == 0 {
+			want = gpadapt.DefaultTol
+		}
+		res.Capped = *maxIter > 0 && rep.Residual > want
 		res.FitSeconds = rep.Seconds
 	}
 	if *asJSON {
