@@ -35,6 +35,7 @@ type Layer struct {
 	Scale float64    // α²
 	X     *mat.Dense // n × in: the layer's input per example; nil for ones (a bias)
 	G     *mat.Dense // nK × out: the output cotangent per example and output
+	// (Factors gives a node's weight and bias the same G: read-only.)
 }
 
 // plan says how each active parameter enters the factors.
@@ -152,10 +153,19 @@ func (o *Op[T]) Factors(ctx context.Context) (*Factors, error) {
 	_, single := any(zero).(float32)
 	f := &Factors{N: o.n, K: o.k, Single: single}
 	nk := o.n * o.k
-	for _, lp := range pl.layer {
+	// A node's weight and bias share its output cotangent: one G for both.
+	gOf := map[int]*mat.Dense{}
+	shared := make([]bool, len(pl.layer))
+	for li, lp := range pl.layer {
 		n := g.Nodes[lp.node]
 		outW := o.tapes[0].Value(n.Out[0]).Shape[1]
-		l := Layer{Scale: lp.scale, G: mat.NewDense(nk, outW, nil)}
+		gm, ok := gOf[lp.node]
+		if !ok {
+			gm = mat.NewDense(nk, outW, nil)
+			gOf[lp.node] = gm
+		}
+		shared[li] = ok
+		l := Layer{Scale: lp.scale, G: gm}
 		if !lp.bias {
 			inW := o.tapes[0].Value(n.In[0]).Shape[1]
 			l.X = mat.NewDense(o.n, inW, nil)
@@ -194,8 +204,8 @@ func (o *Op[T]) Factors(ctx context.Context) (*Factors, error) {
 			}
 			gy := cot[n.Out[0]]
 			_, w := l.G.Dims()
-			if gy == nil {
-				continue // the output does not reach this layer: zero rows
+			if gy == nil || shared[li] {
+				continue // the output does not reach this layer (zero rows), or G is filled
 			}
 			for k := 0; k < o.k; k++ {
 				for i := 0; i < rows; i++ {
@@ -228,52 +238,47 @@ func (o *Op[T]) Factors(ctx context.Context) (*Factors, error) {
 
 // Cross returns J_a·J_bᵀ (a.N·K × b.N·K) from the factors of two data sets.
 func Cross(a, b *Factors) (*mat.Dense, error) {
-	if a.K != b.K || len(a.Layers) != len(b.Layers) || (a.Rows == nil) != (b.Rows == nil) {
-		return nil, fmt.Errorf("fvp.Cross: factors of different models")
+	if err := compatible(a, b); err != nil {
+		return nil, err
 	}
-	// Shapes that do not match (factors read back from a file) are an
-	// error, not a panic in the products below.
+	out := mat.NewDense(a.N*a.K, b.N*b.K, nil)
+	cross(out.RawMatrix().Data, a, b, false, useSingle(a, b), panelRows)
+	return out, nil
+}
+
+// Gram returns J·Jᵀ (nK × nK) from the factors of one data set: the
+// values of Cross(f, f), each product formed on and below the diagonal
+// only and mirrored (half the multiply-adds), in one nK×nK array that
+// the result holds in full (both triangles).
+func Gram(f *Factors) (*mat.SymDense, error) {
+	if err := compatible(f, f); err != nil {
+		return nil, err
+	}
+	nk := f.N * f.K
+	data := make([]float64, nk*nk)
+	cross(data, f, f, true, useSingle(f, f), panelRows)
+	mirrorLower(data, nk)
+	return mat.NewSymDense(nk, data), nil
+}
+
+// compatible reports factors of different models, or shapes that do not
+// match (factors read back from a file), as an error rather than a panic
+// in the products.
+func compatible(a, b *Factors) error {
+	if a.K != b.K || len(a.Layers) != len(b.Layers) || (a.Rows == nil) != (b.Rows == nil) {
+		return fmt.Errorf("fvp.Cross: factors of different models")
+	}
 	cols := func(m *mat.Dense) int { _, c := m.Dims(); return c }
 	for li := range a.Layers {
 		la, lb := a.Layers[li], b.Layers[li]
 		if la.G == nil || lb.G == nil || cols(la.G) != cols(lb.G) || (la.X == nil) != (lb.X == nil) || (la.X != nil && cols(la.X) != cols(lb.X)) {
-			return nil, fmt.Errorf("fvp.Cross: factors of different models (layer %d)", li)
+			return fmt.Errorf("fvp.Cross: factors of different models (layer %d)", li)
 		}
 	}
 	if a.Rows != nil && cols(a.Rows) != cols(b.Rows) {
-		return nil, fmt.Errorf("fvp.Cross: factors of different models (gradient rows)")
+		return fmt.Errorf("fvp.Cross: factors of different models (gradient rows)")
 	}
-	k := a.K
-	out := mat.NewDense(a.N*k, b.N*k, nil)
-	mul := outer64
-	if a.Single && b.Single && crossWork(a, b) > single32Work {
-		mul = outer32
-	}
-	for li := range a.Layers {
-		la, lb := a.Layers[li], b.Layers[li]
-		gg := mul(la.G, lb.G)
-		var xx *mat.Dense
-		if la.X != nil {
-			xx = mul(la.X, lb.X)
-		}
-		for i := 0; i < a.N*k; i++ {
-			row, grow := out.RawRowView(i), gg.RawRowView(i)
-			if xx == nil {
-				for j, v := range grow {
-					row[j] += la.Scale * v
-				}
-				continue
-			}
-			xrow := xx.RawRowView(i / k)
-			for j, v := range grow {
-				row[j] += la.Scale * xrow[j/k] * v
-			}
-		}
-	}
-	if a.Rows != nil {
-		out.Add(out, mul(a.Rows, b.Rows))
-	}
-	return out, nil
+	return nil
 }
 
 // single32Work is the number of multiply-adds above which Cross multiplies
@@ -282,6 +287,11 @@ func Cross(a, b *Factors) (*mat.Dense, error) {
 // kernel exact for ill-conditioned systems (a small noise variance), where
 // float32 accumulation moved posterior means by a few percent.
 const single32Work = 1e9
+
+// useSingle reports whether Cross(a, b) multiplies in float32.
+func useSingle(a, b *Factors) bool {
+	return a.Single && b.Single && crossWork(a, b) > single32Work
+}
 
 // crossWork is the multiply-adds of Cross(a, b).
 func crossWork(a, b *Factors) float64 {
@@ -301,31 +311,186 @@ func crossWork(a, b *Factors) float64 {
 	return float64(a.N*a.K) * float64(b.N*b.K) * float64(w)
 }
 
-// outer64 returns a·bᵀ in float64.
-func outer64(a, b *mat.Dense) *mat.Dense {
-	var c mat.Dense
-	c.Mul(a, b.T())
-	return &c
-}
+// panelRows is about the number of kernel rows Cross forms at a time.
+const panelRows = 256
 
-// outer32 returns a·bᵀ computed in float32 by simd.Sgemm (for factors of
-// float32 sweeps, which hold float32 values).
-func outer32(a, b *mat.Dense) *mat.Dense {
-	m, w := a.Dims()
-	n, _ := b.Dims()
-	a32, b32 := toFloat32(a), toFloat32(b)
-	c32 := make([]float32, m*n)
-	simd.Sgemm(false, true, m, n, w, 1, a32, w, b32, w, 0, c32, n)
-	c := make([]float64, m*n)
-	for i, v := range c32 {
-		c[i] = float64(v)
+// cross adds J_a·J_bᵀ to out (a.N·K × b.N·K, row-major, packed) term by
+// term — each dense layer's α²·(X_a·X_bᵀ ⊗ 1_K) ⊙ (G_a·G_bᵀ), then
+// R_a·R_bᵀ, each entry's sum in that order — in panels of whole points,
+// about rows kernel rows each: per panel i0:i1 the rows G_a[i0:i1]·G_bᵀ
+// and X_a[i0/K:i1/K]·X_bᵀ go to panel-sized scratch and from there,
+// multiplied, into out, so no product of full size is ever held. With
+// lower (a and b the same factors), only the columns before each panel's
+// end are formed: the lower triangle and the diagonal blocks. With
+// single, the products are float32 (simd.Sgemm on float32 copies of one
+// term's factors at a time), each entry then added in float64 exactly as
+// in float64.
+func cross(out []float64, a, b *Factors, lower, single bool, rows int) {
+	k := a.K
+	na, nb := a.N*k, b.N*k
+	if na == 0 || nb == 0 {
+		return
 	}
-	return mat.NewDense(m, n, c)
+	pts := max(1, rows/k)
+	type term struct {
+		scale          float64
+		xa, xb, ga, gb *mat.Dense
+	}
+	var terms []term
+	for li, la := range a.Layers {
+		lb := b.Layers[li]
+		terms = append(terms, term{la.Scale, la.X, lb.X, la.G, lb.G})
+	}
+	if a.Rows != nil {
+		terms = append(terms, term{1, nil, nil, a.Rows, b.Rows})
+	}
+	// The buffers at their largest up front: grown panel by panel, they
+	// would leave garbage of the order of the kernel itself.
+	sc := scratch{g: make([]float64, pts*k*nb), x: make([]float64, pts*b.N)}
+	if single {
+		sc.g32, sc.x32 = make([]float32, pts*k*nb), make([]float32, pts*b.N)
+		size := func(m *mat.Dense) int { r, c := m.Dims(); return r * c }
+		var ga, gb, xa, xb int
+		for _, t := range terms {
+			ga, gb = max(ga, size(t.ga)), max(gb, size(t.gb))
+			if t.xa != nil {
+				xa, xb = max(xa, size(t.xa)), max(xb, size(t.xb))
+			}
+		}
+		sc.ga, sc.xa = make([]float32, ga), make([]float32, xa)
+		if a != b {
+			sc.gb, sc.xb = make([]float32, gb), make([]float32, xb)
+		}
+	}
+	// Consecutive terms with the same G factors (a node's weight and bias,
+	// see Factors) share each panel of G_a·G_bᵀ; a group holds one term
+	// with X factors at most, for one buffer of their float32 copies.
+	for t0 := 0; t0 < len(terms); {
+		t1, withX := t0+1, terms[t0].xa != nil
+		for ; t1 < len(terms) && terms[t1].ga == terms[t0].ga && terms[t1].gb == terms[t0].gb && !(withX && terms[t1].xa != nil); t1++ {
+			withX = withX || terms[t1].xa != nil
+		}
+		group := terms[t0:t1]
+		t0 = t1
+		gg := newOuter(group[0].ga, group[0].gb, single, &sc.ga, &sc.gb)
+		xx := make([]*outer, len(group))
+		for i, t := range group {
+			if t.xa != nil {
+				xx[i] = newOuter(t.xa, t.xb, single, &sc.xa, &sc.xb)
+			}
+		}
+		for p0 := 0; p0 < a.N; p0 += pts {
+			p1 := min(a.N, p0+pts)
+			r0, r1 := p0*k, p1*k
+			cols := nb
+			if lower {
+				cols = r1
+			}
+			g := gg.rows(&sc.g, &sc.g32, r0, r1, cols)
+			for ti, t := range group {
+				if xx[ti] == nil {
+					for i := r0; i < r1; i++ {
+						row, grow := out[i*nb:i*nb+cols], g[(i-r0)*cols:(i-r0+1)*cols]
+						for j, v := range grow {
+							row[j] += t.scale * v
+						}
+					}
+					continue
+				}
+				xc := cols / k
+				x := xx[ti].rows(&sc.x, &sc.x32, p0, p1, xc)
+				for i := r0; i < r1; i++ {
+					row, grow := out[i*nb:i*nb+cols], g[(i-r0)*cols:(i-r0+1)*cols]
+					xrow := x[(i/k-p0)*xc : (i/k-p0+1)*xc]
+					for j, v := range grow {
+						row[j] += t.scale * xrow[j/k] * v
+					}
+				}
+			}
+		}
+	}
 }
 
-func toFloat32(a *mat.Dense) []float32 {
+// scratch is cross's buffers, reused across panels and terms: the
+// panel-sized products, and the float32 copies of one term's factors
+// (gb and xb unused when a and b are the same factors).
+type scratch struct {
+	g, x           []float64
+	g32, x32       []float32
+	ga, gb, xa, xb []float32
+}
+
+// outer forms rows of a·bᵀ, in float64 (gonum) or, for single, in float32
+// (simd.Sgemm on float32 copies of a and b made once, into *abuf and
+// *bbuf, one copy when a and b are the same matrix).
+type outer struct {
+	a, b     *mat.Dense
+	a32, b32 []float32
+}
+
+func newOuter(a, b *mat.Dense, single bool, abuf, bbuf *[]float32) *outer {
+	o := &outer{a: a, b: b}
+	if single {
+		o.a32 = toFloat32(abuf, a)
+		o.b32 = o.a32
+		if b != a {
+			o.b32 = toFloat32(bbuf, b)
+		}
+	}
+	return o
+}
+
+// rows returns rows i0:i1, columns 0:n of a·bᵀ ((i1−i0)×n, packed) in
+// *buf, grown as needed (*buf32 the float32 product's).
+func (o *outer) rows(buf *[]float64, buf32 *[]float32, i0, i1, n int) []float64 {
+	m, w := i1-i0, o.a.RawMatrix().Cols
+	dst := grow(buf, m*n)
+	if o.a32 == nil {
+		c := mat.NewDense(m, n, dst)
+		c.Mul(o.a.Slice(i0, i1, 0, w), o.b.Slice(0, n, 0, w).T())
+		return dst
+	}
+	c32 := grow(buf32, m*n)
+	simd.Sgemm(false, true, m, n, w, 1, o.a32[i0*w:], w, o.b32, w, 0, c32, n)
+	for i, v := range c32 {
+		dst[i] = float64(v)
+	}
+	return dst
+}
+
+// grow returns (*buf)[:n], reallocating *buf when it is shorter.
+func grow[T float32 | float64](buf *[]T, n int) []T {
+	if cap(*buf) < n {
+		*buf = make([]T, n)
+	}
+	return (*buf)[:n]
+}
+
+// mirrorLower copies the strict lower triangle of the n×n row-major
+// matrix a onto its upper one, tile by tile (for locality).
+func mirrorLower(a []float64, n int) {
+	const tile = 64
+	for i0 := 0; i0 < n; i0 += tile {
+		for j0 := i0; j0 < n; j0 += tile {
+			for i := i0; i < min(i0+tile, n); i++ {
+				for j := max(j0, i+1); j < min(j0+tile, n); j++ {
+					a[i*n+j] = a[j*n+i]
+				}
+			}
+		}
+	}
+}
+
+// toFloat32 returns a's values as float32, packed, in *buf (grown as
+// needed; nil for a new slice).
+func toFloat32(buf *[]float32, a *mat.Dense) []float32 {
 	r, c := a.Dims()
-	out := make([]float32, r*c)
+	var out []float32
+	if buf == nil {
+		out = make([]float32, r*c)
+	} else {
+		out = grow(buf, r*c)
+	}
 	for i := 0; i < r; i++ {
 		for j, v := range a.RawRowView(i) {
 			out[i*c+j] = float32(v)

@@ -159,16 +159,21 @@ type Factors32 struct {
 	x, g [][]float32 // per layer; x[l] nil for a bias
 }
 
-// Float32 returns the float32 copies of f's layer factors.
+// Float32 returns the float32 copies of f's layer factors (one copy of a
+// G that layers share).
 func (f *Factors) Float32() *Factors32 {
 	s := &Factors32{f: f}
+	g32 := map[*mat.Dense][]float32{}
 	for _, l := range f.Layers {
 		var x []float32
 		if l.X != nil {
-			x = toFloat32(l.X)
+			x = toFloat32(nil, l.X)
 		}
 		s.x = append(s.x, x)
-		s.g = append(s.g, toFloat32(l.G))
+		if _, ok := g32[l.G]; !ok {
+			g32[l.G] = toFloat32(nil, l.G)
+		}
+		s.g = append(s.g, g32[l.G])
 	}
 	return s
 }

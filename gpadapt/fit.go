@@ -9,6 +9,7 @@ import (
 
 	"github.com/onnx-adapt/onnx-adapt/autodiff"
 	"github.com/onnx-adapt/onnx-adapt/fvp"
+	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -228,24 +229,29 @@ func jacobian[T autodiff.Float](ctx context.Context, op *fvp.Op[T], o *Options) 
 }
 
 // kernel returns the kernel factors of op's data and K₀ = J·Jᵀ from them
-// (with the cross-output entries removed for independent outputs).
+// (with the cross-output entries removed for independent outputs), held
+// in both triangles (see factorKernel).
 func kernel[T autodiff.Float](ctx context.Context, op *fvp.Op[T], independent bool) (*fvp.Factors, *mat.SymDense, error) {
 	factors, err := op.Factors(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	k0, err := fvp.Cross(factors, factors)
+	k0, err := fvp.Gram(factors)
 	if err != nil {
 		return nil, nil, err
 	}
 	if independent {
-		maskOutputs(k0, op.K())
+		raw := k0.RawSymmetric()
+		var full mat.Dense // the same storage: Gram fills both triangles
+		full.SetRawMatrix(blas64.General{Rows: raw.N, Cols: raw.N, Stride: raw.Stride, Data: raw.Data})
+		maskOutputs(&full, op.K())
 	}
-	return factors, symmetric(k0), nil
+	return factors, k0, nil
 }
 
 // solveFunction solves in function space: K₀ = J·Jᵀ from the kernel
-// factors, A = s·K₀ + σ²·I = L·Lᵀ, α = A⁻¹·r, δ = s·Jᵀ·α.
+// factors, A = s·K₀ + σ²·I = L·Lᵀ, α = A⁻¹·r, δ = s·Jᵀ·α. L takes over
+// k0's storage (factorKernel): k0 is not usable afterwards.
 func solveFunction[T autodiff.Float](ctx context.Context, op *fvp.Op[T], factors *fvp.Factors, k0 *mat.SymDense, r []float64, o *Options, rep Report) (state, error) {
 	nk := len(r)
 	progress(o, "solving", 0, 3)
@@ -257,41 +263,28 @@ func solveFunction[T autodiff.Float](ctx context.Context, op *fvp.Op[T], factors
 		}
 	}
 	progress(o, "solving", 1, 3)
-	a := mat.NewSymDense(nk, nil)
-	a.ScaleSym(scale, k0)
-	for i := 0; i < nk; i++ {
-		a.SetSym(i, i, a.At(i, i)+noise)
-	}
-	chol, err := factorJitter(a, fmt.Sprintf("the kernel system s·JJᵀ + σ²I (σ²=%g, s=%g)", noise, scale), kernelEntry(op.K()), o, &rep)
+	kf, err := factorKernel(k0, r, noise, scale, fmt.Sprintf("the kernel system s·JJᵀ + σ²I (σ²=%g, s=%g)", noise, scale), kernelEntry(op.K()), o, &rep)
 	if err != nil {
 		return state{}, err
 	}
-	var alpha mat.VecDense
-	if err := chol.SolveVecTo(&alpha, mat.NewVecDense(nk, r)); err != nil {
-		return state{}, numerical("kernel solve: %v", err)
-	}
+	alpha := mat.NewVecDense(nk, kf.alpha)
 	progress(o, "solving", 2, 3)
 	// δ = s·Jᵀ·α in float64 sweeps: α grows like 1/σ² and Jᵀ·α cancels,
-	// which float32 sweeps do not resolve when σ² is small.
-	op64, err := op.Float64(ctx)
-	if err != nil {
-		return state{}, err
-	}
+	// which float32 sweeps do not resolve when σ² is small. (Streamed:
+	// the float64 forward sweeps of all the data would sit beside L.)
 	delta := make([]float64, op.P())
-	if err := op64.JT(ctx, delta, alpha.RawVector().Data, 1); err != nil {
+	if err := op.JT64(ctx, delta, alpha.RawVector().Data, 1); err != nil {
 		return state{}, err
 	}
 	progress(o, "solving", 3, 3)
 	for i := range delta {
 		delta[i] *= scale
 	}
-	var l mat.TriDense
-	chol.LTo(&l)
 	// log N(r; 0, A) = −½(rᵀα + log det A + nK·log 2π).
-	rep.LogMarginal = -0.5 * (mat.Dot(mat.NewVecDense(nk, r), &alpha) + chol.LogDet() + float64(nk)*math.Log(2*math.Pi))
+	rep.LogMarginal = -0.5 * (mat.Dot(mat.NewVecDense(nk, r), alpha) + kf.logDet + float64(nk)*math.Log(2*math.Pi))
 	rep.Solver, rep.Evidence = "cholesky", "exact"
 	rep.Noise, rep.PriorScale = noise, scale
-	ks := &kernelState{train: factors, l: &l, s: scale, independent: o.Independent}
+	ks := &kernelState{train: factors, l: kf.l, s: scale, independent: o.Independent}
 	if o.Independent {
 		ks.alpha = alpha.RawVector().Data
 	}

@@ -22,6 +22,35 @@ const (
 // or a holds a NaN or an infinity, it returns ErrNumerical. what names the
 // system; entry, when not nil, describes row i (which data row and output).
 func factorJitter(a *mat.SymDense, what string, entry func(i int) string, o *Options, rep *Report) (*mat.Cholesky, error) {
+	mean, err := checkSystem(a, what, entry)
+	if err != nil {
+		return nil, err
+	}
+	n := a.SymmetricDim()
+	var chol mat.Cholesky
+	var b *mat.SymDense
+	err = withJitter(n, mean, what, o, rep, func(jitter float64) bool {
+		if jitter == 0 {
+			return chol.Factorize(a)
+		}
+		if b == nil {
+			b = mat.NewSymDense(n, nil)
+		}
+		b.CopySym(a)
+		for i := 0; i < n; i++ {
+			b.SetSym(i, i, b.At(i, i)+jitter)
+		}
+		return chol.Factorize(b)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &chol, nil
+}
+
+// checkSystem returns the mean diagonal of the symmetric a, or
+// ErrNumerical naming the first NaN or infinity in a (see factorJitter).
+func checkSystem(a *mat.SymDense, what string, entry func(i int) string) (float64, error) {
 	n := a.SymmetricDim()
 	raw := a.RawSymmetric()
 	mean := 0.0
@@ -32,35 +61,36 @@ func factorJitter(a *mat.SymDense, what string, entry func(i int) string, o *Opt
 				if entry != nil {
 					where = entry(i) + " and " + entry(j)
 				}
-				return nil, numerical("%s holds %v at %s", what, v, where)
+				return 0, numerical("%s holds %v at %s", what, v, where)
 			}
 		}
 		mean += raw.Data[i*raw.Stride+i]
 	}
-	mean /= float64(max(n, 1))
-	var chol mat.Cholesky
-	if chol.Factorize(a) {
-		return &chol, nil
+	return mean / float64(max(n, 1)), nil
+}
+
+// withJitter calls factor(0) and, when that fails, factor(ε·mean) for ε
+// from jitterMin up to jitterMax by factors of 10 (mean: the system's mean
+// diagonal) until one succeeds, recording the jitter in rep and warning
+// through o.Logf; ErrNumerical when none does (see factorJitter).
+func withJitter(n int, mean float64, what string, o *Options, rep *Report, factor func(jitter float64) bool) error {
+	if factor(0) {
+		return nil
 	}
 	if !(mean > 0) {
-		return nil, numerical("%s (%d×%d) is not positive definite (mean diagonal %g)", what, n, n, mean)
+		return numerical("%s (%d×%d) is not positive definite (mean diagonal %g)", what, n, n, mean)
 	}
-	b := mat.NewSymDense(n, nil)
 	for eps := jitterMin; eps <= jitterMax*1.0001; eps *= 10 {
 		jitter := eps * mean
-		b.CopySym(a)
-		for i := 0; i < n; i++ {
-			b.SetSym(i, i, b.At(i, i)+jitter)
-		}
-		if chol.Factorize(b) {
+		if factor(jitter) {
 			rep.Jitter = max(rep.Jitter, jitter)
 			if o.Logf != nil {
 				o.Logf("warning: %s (%d×%d) is not numerically positive definite; factored with jitter %.3g (%.0e × its mean diagonal) added to the diagonal", what, n, n, jitter, eps)
 			}
-			return &chol, nil
+			return nil
 		}
 	}
-	return nil, numerical("%s (%d×%d) is not positive definite, even with jitter %.3g (%.0e × its mean diagonal) on the diagonal", what, n, n, jitterMax*mean, jitterMax)
+	return numerical("%s (%d×%d) is not positive definite, even with jitter %.3g (%.0e × its mean diagonal) on the diagonal", what, n, n, jitterMax*mean, jitterMax)
 }
 
 // kernelEntry describes row i of an nK×nK kernel: data row i/k+1, output i%k.
