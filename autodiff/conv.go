@@ -233,6 +233,10 @@ const convIndexMax = 1 << 18
 // image i's columns starting at column i·ysz; idx is g.colIndex() or nil.
 func unfold[T Float](g *convGeom, z []T, i0, nb int, cols []T, idx []int32) {
 	ld, img := nb*g.ysz, g.cz*g.zsz
+	var zp []T
+	if idx != nil && !g.direct {
+		zp = make([]T, img+1)
+	}
 	for i := 0; i < nb; i++ {
 		zi := z[(i0+i)*img : (i0+i+1)*img]
 		switch {
@@ -241,19 +245,28 @@ func unfold[T Float](g *convGeom, z []T, i0, nb int, cols []T, idx []int32) {
 				copy(cols[c*ld+i*g.ysz:c*ld+(i+1)*g.ysz], zi[c*g.zsz:(c+1)*g.zsz])
 			}
 		case idx != nil:
+			// zp is the image followed by a zero, which the padding's
+			// −1 reads as −1 + len(zp): a gather without branches.
+			copy(zp, zi)
 			for row := 0; row*g.ysz < len(idx); row++ {
-				d := cols[row*ld+i*g.ysz : row*ld+(i+1)*g.ysz]
-				for o, j := range idx[row*g.ysz : (row+1)*g.ysz] {
-					if j >= 0 {
-						d[o] = zi[j]
-					} else {
-						d[o] = 0
-					}
-				}
+				gatherPad(cols[row*ld+i*g.ysz:row*ld+(i+1)*g.ysz], zp, idx[row*g.ysz:(row+1)*g.ysz])
 			}
 		default:
 			im2col(g, zi, cols[i*g.ysz:], ld)
 		}
+	}
+}
+
+// gatherPad sets d[o] = src[idx[o]], an idx of −1 reading the last
+// element of src. It is a function of its own so that its loop keeps its
+// few variables in registers.
+//
+//go:noinline
+func gatherPad[T Float](d, src []T, idx []int32) {
+	d = d[:len(idx)]
+	n := len(src)
+	for o, j := range idx {
+		d[o] = src[int(j)+int(j>>31)&n]
 	}
 }
 
@@ -310,8 +323,12 @@ func scatterImages[T Float](src, x []T, i0, nb, ch, sp int, add bool) {
 func convForward[T Float](g *convGeom, z, w, y []T) {
 	b := len(z) / (g.cz * g.zsz)
 	if nb := g.chunk(b, max(g.cz*g.kprod, g.cy)); nb > 1 {
-		cols := make([]T, g.cz*g.kprod*nb*g.ysz)
-		tmp := make([]T, g.cy*nb*g.ysz)
+		colsp := getScratch[T](g.cz * g.kprod * nb * g.ysz)
+		defer putScratch(colsp)
+		cols := *colsp
+		tmpp := getScratch[T](g.cy * nb * g.ysz)
+		defer putScratch(tmpp)
+		tmp := *tmpp
 		idx := g.colIndex()
 		for i0 := 0; i0 < b; i0 += nb {
 			n := min(nb, b-i0)
@@ -324,7 +341,9 @@ func convForward[T Float](g *convGeom, z, w, y []T) {
 		}
 		return
 	}
-	buf := make([]T, g.colsLen())
+	bufp := getScratch[T](g.colsLen())
+	defer putScratch(bufp)
+	buf := *bufp
 	for i := 0; i < b; i++ {
 		cols := colsOf(g, z[i*g.cz*g.zsz:(i+1)*g.cz*g.zsz], buf)
 		yi := y[i*g.cy*g.ysz:]
@@ -340,8 +359,12 @@ func convBackData[T Float](g *convGeom, y, w, z []T) {
 	b := len(y) / (g.cy * g.ysz)
 	clear(z[:b*g.cz*g.zsz])
 	if nb := g.chunk(b, max(g.cz*g.kprod, g.cy)); nb > 1 {
-		cols := make([]T, g.cz*g.kprod*nb*g.ysz)
-		ys := make([]T, g.cy*nb*g.ysz)
+		colsp := getScratch[T](g.cz * g.kprod * nb * g.ysz)
+		defer putScratch(colsp)
+		cols := *colsp
+		ysp := getScratch[T](g.cy * nb * g.ysz)
+		defer putScratch(ysp)
+		ys := *ysp
 		idx := g.colIndex()
 		for i0 := 0; i0 < b; i0 += nb {
 			n := min(nb, b-i0)
@@ -360,7 +383,9 @@ func convBackData[T Float](g *convGeom, y, w, z []T) {
 		}
 		return
 	}
-	buf := make([]T, g.colsLen())
+	bufp := getScratch[T](g.colsLen())
+	defer putScratch(bufp)
+	buf := *bufp
 	for i := 0; i < b; i++ {
 		zi := z[i*g.cz*g.zsz : (i+1)*g.cz*g.zsz]
 		convBackImage(g, y[i*g.cy*g.ysz:], w, zi, buf)
@@ -394,8 +419,12 @@ func convWeightFwd[T Float](g *convGeom, z, dw, dy []T, r int) {
 	if cn := g.chunk(nb, max(g.cz*g.kprod, r*g.cy)); cn > 1 {
 		// One GEMM per chunk for every direction (group 1): the r weight
 		// blocks stack into the rows, [r·cy, ckg].
-		cols := make([]T, g.cz*g.kprod*cn*g.ysz)
-		tmp := make([]T, r*g.cy*cn*g.ysz)
+		colsp := getScratch[T](g.cz * g.kprod * cn * g.ysz)
+		defer putScratch(colsp)
+		cols := *colsp
+		tmpp := getScratch[T](r * g.cy * cn * g.ysz)
+		defer putScratch(tmpp)
+		tmp := *tmpp
 		idx := g.colIndex()
 		for i0 := 0; i0 < nb; i0 += cn {
 			n := min(cn, nb-i0)
@@ -416,7 +445,9 @@ func convWeightFwd[T Float](g *convGeom, z, dw, dy []T, r int) {
 		}
 		return
 	}
-	buf := make([]T, g.colsLen())
+	bufp := getScratch[T](g.colsLen())
+	defer putScratch(bufp)
+	buf := *bufp
 	for i := 0; i < nb; i++ {
 		cols := colsOf(g, z[i*g.cz*g.zsz:(i+1)*g.cz*g.zsz], buf)
 		for j := 0; j < r; j++ {
@@ -433,7 +464,9 @@ func convWeightFwd[T Float](g *convGeom, z, dw, dy []T, r int) {
 func convWeightBack[T Float](g *convGeom, y, dw, dz []T, r int) {
 	nb := len(y) / (g.cy * g.ysz)
 	wsz := g.cy * g.ckg
-	buf := make([]T, g.colsLen())
+	bufp := getScratch[T](g.colsLen())
+	defer putScratch(bufp)
+	buf := *bufp
 	for j := 0; j < r; j++ {
 		for i := 0; i < nb; i++ {
 			zi := dz[(j*nb+i)*g.cz*g.zsz : (j*nb+i+1)*g.cz*g.zsz]
@@ -452,8 +485,12 @@ func convWeightAdj[T Float](g *convGeom, z, gy, gw []T, r, nb int, zShared, gySh
 	if cn := g.chunk(nb, max(g.cz*g.kprod, r*g.cy)); zShared && !gyShared && cn > 1 {
 		// Per chunk: cols once, the r cotangent blocks side by side in the
 		// rows [r·cy, n·ysz], and (group 1) one GEMM into every gw_j.
-		cols := make([]T, g.cz*g.kprod*cn*g.ysz)
-		ys := make([]T, r*g.cy*cn*g.ysz)
+		colsp := getScratch[T](g.cz * g.kprod * cn * g.ysz)
+		defer putScratch(colsp)
+		cols := *colsp
+		ysp := getScratch[T](r * g.cy * cn * g.ysz)
+		defer putScratch(ysp)
+		ys := *ysp
 		idx := g.colIndex()
 		for i0 := 0; i0 < nb; i0 += cn {
 			n := min(cn, nb-i0)
@@ -474,7 +511,9 @@ func convWeightAdj[T Float](g *convGeom, z, gy, gw []T, r, nb int, zShared, gySh
 		}
 		return
 	}
-	buf := make([]T, g.colsLen())
+	bufp := getScratch[T](g.colsLen())
+	defer putScratch(bufp)
+	buf := *bufp
 	for i := 0; i < nb; i++ {
 		var cols []T
 		if zShared { // unfold once for all directions
@@ -720,22 +759,30 @@ func (c *conv[T]) Forward(in []*Tensor[T]) ([]*Tensor[T], error) {
 }
 
 func (c *conv[T]) JVP(in, out, tin []*Tensor[T], r int) []*Tensor[T] {
+	return c.jvpAlloc(in, out, tin, r, newZero[T])
+}
+
+// jvpAlloc is JVP with dy from alloc: the input tangent's conv overwrites
+// it, otherwise it is cleared for the sums of the other terms.
+func (c *conv[T]) jvpAlloc(in, out, tin []*Tensor[T], r int, alloc func(...int) *Tensor[T]) []*Tensor[T] {
 	g, shape, _ := c.geom(in)
 	var dy *Tensor[T]
+	start := func() {
+		if dy == nil {
+			dy = alloc(BlockShape(r, shape)...)
+			clear(dy.Data)
+		}
+	}
 	if dx := tin[0]; dx != nil { // the r·N tangent images go through one conv
-		dy = New[T](BlockShape(r, shape)...)
+		dy = alloc(BlockShape(r, shape)...)
 		convForward(&g, dx.Data, in[1].Data, dy.Data)
 	}
 	if dw := tin[1]; dw != nil {
-		if dy == nil {
-			dy = New[T](BlockShape(r, shape)...)
-		}
+		start()
 		convWeightFwd(&g, in[0].Data, dw.Data, dy.Data, r)
 	}
 	if len(tin) > 2 && tin[2] != nil {
-		if dy == nil {
-			dy = New[T](BlockShape(r, shape)...)
-		}
+		start()
 		convAddBias(dy.Data, tin[2].Data, g.cy, g.ysz, shape[0])
 	}
 	return []*Tensor[T]{dy}
@@ -748,6 +795,12 @@ func (c *conv[T]) VJP(in, out, gout []*Tensor[T], r int) []*Tensor[T] {
 // VJPNeeded computes the cotangents of the wanted inputs only (a first
 // layer's X̄ costs as much as its forward pass).
 func (c *conv[T]) VJPNeeded(in, out, gout []*Tensor[T], r int, need []bool) []*Tensor[T] {
+	return c.vjpAlloc(in, out, gout, r, need, newZero[T])
+}
+
+// vjpAlloc is VJPNeeded with X̄ and W̄ from alloc (convBackData clears X̄;
+// W̄, a sum, is cleared here).
+func (c *conv[T]) vjpAlloc(in, out, gout []*Tensor[T], r int, need []bool, alloc func(...int) *Tensor[T]) []*Tensor[T] {
 	res := make([]*Tensor[T], len(in))
 	gy := gout[0]
 	if gy == nil {
@@ -755,12 +808,13 @@ func (c *conv[T]) VJPNeeded(in, out, gout []*Tensor[T], r int, need []bool) []*T
 	}
 	g, _, _ := c.geom(in)
 	if wants(need, 0) {
-		gx := New[T](BlockShape(r, in[0].Shape)...)
+		gx := alloc(BlockShape(r, in[0].Shape)...)
 		convBackData(&g, gy.Data, in[1].Data, gx.Data)
 		res[0] = gx
 	}
 	if wants(need, 1) {
-		gw := New[T](BlockShape(r, in[1].Shape)...)
+		gw := alloc(BlockShape(r, in[1].Shape)...)
+		clear(gw.Data)
 		convWeightAdj(&g, in[0].Data, gy.Data, gw.Data, r, in[0].Shape[0], true, false)
 		res[1] = gw
 	}

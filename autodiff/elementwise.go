@@ -100,10 +100,11 @@ type unaryOp struct {
 
 // unary32 are the float32 kernels (package simd) of a unary op: f sets
 // dst = f(x) and diag returns the Jacobian's diagonal f'(x) from x and
-// y = f(x) (it may return y itself). Relu's rule is simd.SreluMul instead.
+// y = f(x), written into dst (len(x) elements, arbitrary contents), or y
+// itself. Relu's rule is simd.SreluMul instead.
 type unary32 struct {
 	f    func(dst, x []float32)
-	diag func(x, y []float32) []float32
+	diag func(dst, x, y []float32) []float32
 }
 
 // mapUnary returns y = f(x).
@@ -126,16 +127,18 @@ func diagRule[T Float](x, y, t *Tensor[T], r int, df func(x, y float64) float64)
 	for k, v := range x.Data {
 		c[k] = T(df(float64(v), float64(y.Data[k])))
 	}
-	return diagApply(c, t, r)
+	return diagApply(c, t, r, newZero[T])
 }
 
-// diagApply returns the block c·t, c the diagonal of the Jacobian.
-func diagApply[T Float](c []T, t *Tensor[T], r int) *Tensor[T] {
-	out := New[T](t.Shape...)
+// diagApply returns the block c·t, c the diagonal of the Jacobian; the
+// float32 product overwrites a block from alloc.
+func diagApply[T Float](c []T, t *Tensor[T], r int, alloc func(...int) *Tensor[T]) *Tensor[T] {
 	if c32, ok := any(c).([]float32); ok && len(t.Data) == r*len(c) {
+		out := alloc(t.Shape...)
 		simd.SmulBlocks(any(out.Data).([]float32), c32, any(t.Data).([]float32))
 		return out
 	}
+	out := New[T](t.Shape...)
 	blockMulAdd(out.Data, t.Data, nil, c, 0, r, false)
 	return out
 }
@@ -173,16 +176,20 @@ func (k *elemUnary[T]) Forward(in []*Tensor[T]) ([]*Tensor[T], error) {
 // rule returns f'(x)·t for a tangent or cotangent block t. Relu's is
 // t·[x > 0] taken as a mask: 0, not 0·t, where t is Inf or NaN (PyTorch's
 // threshold_backward), in both precisions.
-func (k *elemUnary[T]) rule(x, y, t *Tensor[T], r int) *Tensor[T] {
+//
+// alloc provides the result where the rule overwrites all of it (the
+// float32 vector kernels).
+func (k *elemUnary[T]) rule(x, y, t *Tensor[T], r int, alloc func(...int) *Tensor[T]) *Tensor[T] {
 	switch {
 	case t == nil:
 		return nil
 	case k.relu:
-		out := New[T](t.Shape...)
 		if k.vec != nil && len(t.Data) == r*len(x.Data) {
+			out := alloc(t.Shape...)
 			simd.SreluMul(any(out.Data).([]float32), any(x.Data).([]float32), any(t.Data).([]float32))
 			return out
 		}
+		out := New[T](t.Shape...)
 		n := len(x.Data)
 		for d := 0; d < r; d++ {
 			od, td := out.Data[d*n:(d+1)*n], t.Data[d*n:(d+1)*n]
@@ -194,25 +201,36 @@ func (k *elemUnary[T]) rule(x, y, t *Tensor[T], r int) *Tensor[T] {
 		}
 		return out
 	case k.vec != nil && k.vec.diag != nil:
-		c := k.vec.diag(any(x.Data).([]float32), any(y.Data).([]float32))
-		return diagApply(any(c).([]T), t, r)
+		// The diagonal is scratch: it lives only until c·t is formed.
+		buf := getScratch[float32](len(x.Data))
+		defer putScratch(buf)
+		c := k.vec.diag(*buf, any(x.Data).([]float32), any(y.Data).([]float32))
+		return diagApply(any(c).([]T), t, r, alloc)
 	}
 	return diagRule(x, y, t, r, k.op.df)
 }
 
 // JVP: ẏ = f'(x)·ẋ.
 func (k *elemUnary[T]) JVP(in, out, tin []*Tensor[T], r int) []*Tensor[T] {
-	return []*Tensor[T]{k.rule(in[0], out[0], tin[0], r)}
+	return k.jvpAlloc(in, out, tin, r, newZero[T])
 }
 
 // VJP: x̄ = f'(x)·ȳ.
 func (k *elemUnary[T]) VJP(in, out, gout []*Tensor[T], r int) []*Tensor[T] {
-	return []*Tensor[T]{k.rule(in[0], out[0], gout[0], r)}
+	return k.vjpAlloc(in, out, gout, r, nil, newZero[T])
 }
 
 // VJPNeeded is VJP; its result is fresh, so the engine keeps it uncopied.
 func (k *elemUnary[T]) VJPNeeded(in, out, gout []*Tensor[T], r int, need []bool) []*Tensor[T] {
 	return k.VJP(in, out, gout, r)
+}
+
+func (k *elemUnary[T]) jvpAlloc(in, out, tin []*Tensor[T], r int, alloc func(...int) *Tensor[T]) []*Tensor[T] {
+	return []*Tensor[T]{k.rule(in[0], out[0], tin[0], r, alloc)}
+}
+
+func (k *elemUnary[T]) vjpAlloc(in, out, gout []*Tensor[T], r int, need []bool, alloc func(...int) *Tensor[T]) []*Tensor[T] {
+	return []*Tensor[T]{k.rule(in[0], out[0], gout[0], r, alloc)}
 }
 
 // newUnary returns the generic kernel constructor of a unary op whose
@@ -267,7 +285,7 @@ var unaryOps = map[string]func(n *Node) (unaryOp, error){
 	"Exp": constUnary(unaryOp{
 		f:   math.Exp,
 		df:  func(x, y float64) float64 { return y },
-		f32: &unary32{f: simd.Sexp, diag: func(x, y []float32) []float32 { return y }},
+		f32: &unary32{f: simd.Sexp, diag: func(_, x, y []float32) []float32 { return y }},
 	}),
 	// Log: y = ln x; dy = dx / x.
 	"Log": constUnary(unaryOp{
@@ -303,8 +321,7 @@ var unaryOps = map[string]func(n *Node) (unaryOp, error){
 		f:  sigmoidF,
 		df: func(x, y float64) float64 { return y * (1 - y) },
 		// In float32, y(1−y) = e/(1+e)², e = e^−|x|: no cancellation for y near 1.
-		f32: &unary32{f: simd.Ssigmoid, diag: func(x, y []float32) []float32 {
-			c := make([]float32, len(x))
+		f32: &unary32{f: simd.Ssigmoid, diag: func(c, x, y []float32) []float32 {
 			simd.SsigmoidDeriv(c, x)
 			return c
 		}},
@@ -314,8 +331,7 @@ var unaryOps = map[string]func(n *Node) (unaryOp, error){
 		f:  math.Tanh,
 		df: func(x, y float64) float64 { return 1 - y*y },
 		// In float32, 1−y² = 4e/(1+e)², e = e^−2|x|: no cancellation for |y| near 1.
-		f32: &unary32{f: simd.Stanh, diag: func(x, y []float32) []float32 {
-			c := make([]float32, len(x))
+		f32: &unary32{f: simd.Stanh, diag: func(c, x, y []float32) []float32 {
 			simd.StanhDeriv(c, x)
 			return c
 		}},
@@ -329,8 +345,7 @@ var unaryOps = map[string]func(n *Node) (unaryOp, error){
 	"Erf": constUnary(unaryOp{
 		f:  math.Erf,
 		df: func(x, y float64) float64 { return erfDerivScale * math.Exp(-x*x) },
-		f32: &unary32{f: simd.Serf, diag: func(x, y []float32) []float32 {
-			c := make([]float32, len(x))
+		f32: &unary32{f: simd.Serf, diag: func(c, x, y []float32) []float32 {
 			for i, v := range x {
 				c[i] = -(v * v)
 			}
@@ -447,8 +462,7 @@ func elu32(alpha, gamma float64) *unary32 {
 	a, s := float32(gamma*alpha), float32(gamma)
 	return &unary32{
 		f: func(dst, x []float32) { simd.SElu(dst, x, a, s) },
-		diag: func(x, y []float32) []float32 {
-			c := make([]float32, len(x))
+		diag: func(c, x, y []float32) []float32 {
 			simd.SEluDeriv(c, x, a, s)
 			return c
 		},

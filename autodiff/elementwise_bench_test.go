@@ -38,7 +38,7 @@ func BenchmarkUnary32(b *testing.B) {
 				b.SetBytes(int64(12 * len(x.Data)))
 				for b.Loop() {
 					if path == "simd" {
-						k.rule(x, y[0], t, 1)
+						k.rule(x, y[0], t, 1, newZero[float32])
 					} else {
 						diagRule(x, y[0], t, 1, k.op.df)
 					}

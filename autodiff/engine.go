@@ -1,15 +1,21 @@
 package autodiff
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Engine evaluates a graph in precision T and differentiates it with
-// respect to a chosen subset of its parameters and to its inputs.
+// respect to a chosen subset of its parameters and to its inputs. It keeps
+// the blocks that its JVP and VJP sweeps leave dead for the sweeps that
+// follow (at most bufCacheMax elements; see Release).
 type Engine[T Float] struct {
 	g      *Graph
 	kern   []Kernel[T]
 	fixed  []*Tensor[T] // params and consts by value id, nil otherwise
 	active []int        // value ids of the parameters being differentiated
 	isAct  []bool       // by value id
+	bufs   bufCache[T]  // sweep buffers, reused across sweeps
 }
 
 // NewEngine builds the kernels of every node of g. All parameters are active.
@@ -144,6 +150,7 @@ func (e *Engine[T]) JVP(t *Tape[T], r int, params, inputs []*Tensor[T]) ([]*Tens
 			tan[id] = inputs[i]
 		}
 	}
+	a := &sweepAlloc[T]{c: &e.bufs}
 	for i, n := range g.Nodes {
 		spec := registry[n.OpType]
 		tin := make([]*Tensor[T], len(n.In))
@@ -157,37 +164,64 @@ func (e *Engine[T]) JVP(t *Tape[T], r int, params, inputs []*Tensor[T]) ([]*Tens
 		if !any {
 			continue
 		}
-		tout := e.kern[i].JVP(gather(t.vals, n.In), gather(t.vals, n.Out), tin, r)
+		var tout []*Tensor[T]
+		if ak, ok := e.kern[i].(allocKernel[T]); ok {
+			tout = ak.jvpAlloc(gather(t.vals, n.In), gather(t.vals, n.Out), tin, r, a.alloc)
+		} else {
+			tout = e.kern[i].JVP(gather(t.vals, n.In), gather(t.vals, n.Out), tin, r)
+		}
 		for j, id := range n.Out {
 			if id >= 0 && j < len(tout) {
 				tan[id] = tout[j]
 			}
 		}
 	}
-	return gather(tan, g.Outputs), nil
+	outs := gather(tan, g.Outputs)
+	a.finish(outs)
+	return outs, nil
 }
+
+// allocKernel is implemented by kernels whose JVP and VJP results can live
+// on the engine's sweep buffers. alloc returns a tensor with arbitrary
+// contents; a kernel draws on it only for results it overwrites entirely.
+// jvpAlloc is JVP and vjpAlloc is VJPNeeded (NeedKernel's contract) with
+// their results so allocated.
+type allocKernel[T Float] interface {
+	jvpAlloc(in, out, tin []*Tensor[T], r int, alloc func(shape ...int) *Tensor[T]) []*Tensor[T]
+	vjpAlloc(in, out, gout []*Tensor[T], r int, need []bool, alloc func(shape ...int) *Tensor[T]) []*Tensor[T]
+}
+
+// newZero is the allocator of the kernels' plain JVP and VJP: fresh zero
+// tensors.
+func newZero[T Float](shape ...int) *Tensor[T] { return New[T](shape...) }
 
 // VJP pulls r cotangent blocks back from the graph outputs: for each active
 // parameter θ_p, θ̄_p = Σ_y (∂y/∂θ_p)ᵀ·ȳ summed over the batch, and for each
 // input x̄_i = Σ_y (∂y/∂x_i)ᵀ·ȳ. gout[k] is the block [r, shape] of output
 // k (nil for zero). Parameter blocks that receive nothing are zero tensors.
 func (e *Engine[T]) VJP(t *Tape[T], r int, gout []*Tensor[T]) (params, inputs []*Tensor[T], err error) {
-	cot, err := e.vjpValues(t, r, gout, true)
+	a := &sweepAlloc[T]{c: &e.bufs}
+	cot, err := e.vjpValues(t, r, gout, true, a)
 	if err != nil {
 		return nil, nil, err
 	}
-	return e.paramBlocks(t, r, cot), gather(cot, e.g.Inputs), nil
+	params, inputs = e.paramBlocks(t, r, cot), gather(cot, e.g.Inputs)
+	a.finish(append(slices.Clone(params), inputs...))
+	return params, inputs, nil
 }
 
 // VJPParams is VJP without the input cotangents, the products with Jᵀ: it
 // skips the work that only reaches the inputs (the input cotangent of a
 // first dense or conv layer costs as much as its forward pass).
 func (e *Engine[T]) VJPParams(t *Tape[T], r int, gout []*Tensor[T]) ([]*Tensor[T], error) {
-	cot, err := e.vjpValues(t, r, gout, false)
+	a := &sweepAlloc[T]{c: &e.bufs}
+	cot, err := e.vjpValues(t, r, gout, false, a)
 	if err != nil {
 		return nil, err
 	}
-	return e.paramBlocks(t, r, cot), nil
+	params := e.paramBlocks(t, r, cot)
+	a.finish(params)
+	return params, nil
 }
 
 // paramBlocks returns the cotangent block of each active parameter, zero
@@ -207,13 +241,13 @@ func (e *Engine[T]) paramBlocks(t *Tape[T], r int, cot []*Tensor[T]) []*Tensor[T
 // graph by value id (nil where zero or not needed): the per-layer
 // cotangents that structured kernels are built from.
 func (e *Engine[T]) VJPValues(t *Tape[T], r int, gout []*Tensor[T]) ([]*Tensor[T], error) {
-	return e.vjpValues(t, r, gout, true)
+	return e.vjpValues(t, r, gout, true, nil)
 }
 
 // ParamVJPValues is VJPValues without the cotangents that reach only the
 // inputs (as VJPParams is to VJP).
 func (e *Engine[T]) ParamVJPValues(t *Tape[T], r int, gout []*Tensor[T]) ([]*Tensor[T], error) {
-	return e.vjpValues(t, r, gout, false)
+	return e.vjpValues(t, r, gout, false, nil)
 }
 
 // NeedKernel is an optional interface of a Kernel. The engine calls
@@ -232,9 +266,16 @@ type NeedKernel[T Float] interface {
 // wants reports whether slot j is wanted by a need mask (nil: every slot).
 func wants(need []bool, j int) bool { return need == nil || (j < len(need) && need[j]) }
 
-func (e *Engine[T]) vjpValues(t *Tape[T], r int, gout []*Tensor[T], inputs bool) ([]*Tensor[T], error) {
+// vjpValues pulls the cotangents back to every value that needs one. With
+// a, the blocks of allocKernels (and the engine's copies) live on its
+// sweep buffers, and the caller finishes a; without, all are fresh.
+func (e *Engine[T]) vjpValues(t *Tape[T], r int, gout []*Tensor[T], inputs bool, a *sweepAlloc[T]) ([]*Tensor[T], error) {
 	g := e.g
 	cot := make([]*Tensor[T], len(g.Values))
+	alloc := newZero[T]
+	if a != nil {
+		alloc = a.alloc
+	}
 	// add sums x into cot[id]. The engine adds into the tensors it holds,
 	// so x is copied unless fresh (a NeedKernel's result, which nothing
 	// else references).
@@ -245,7 +286,9 @@ func (e *Engine[T]) vjpValues(t *Tape[T], r int, gout []*Tensor[T], inputs bool)
 		case fresh:
 			cot[id] = x
 		default:
-			cot[id] = x.Clone()
+			c := alloc(x.Shape...)
+			copy(c.Data, x.Data)
+			cot[id] = c
 		}
 	}
 	for k, id := range g.Outputs {
@@ -281,9 +324,13 @@ func (e *Engine[T]) vjpValues(t *Tape[T], r int, gout []*Tensor[T], inputs bool)
 		}
 		var gin []*Tensor[T]
 		nk, fresh := e.kern[i].(NeedKernel[T])
-		if fresh {
+		ak, isAlloc := e.kern[i].(allocKernel[T])
+		switch {
+		case isAlloc:
+			gin, fresh = ak.vjpAlloc(gather(t.vals, n.In), gather(t.vals, n.Out), gos, r, slots, alloc), true
+		case fresh:
 			gin = nk.VJPNeeded(gather(t.vals, n.In), gather(t.vals, n.Out), gos, r, slots)
-		} else {
+		default:
 			gin = e.kern[i].VJP(gather(t.vals, n.In), gather(t.vals, n.Out), gos, r)
 		}
 		for j, id := range n.In {

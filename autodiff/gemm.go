@@ -243,6 +243,11 @@ func sumMatrix[T Float](x []T, r, m, n int, c2 []int, scale T) *Tensor[T] {
 }
 
 func (g *gemmOp[T]) JVP(in, out, tin []*Tensor[T], r int) []*Tensor[T] {
+	return g.jvpAlloc(in, out, tin, r, newZero[T])
+}
+
+// jvpAlloc is JVP with dy from alloc: its first term overwrites it.
+func (g *gemmOp[T]) jvpAlloc(in, out, tin []*Tensor[T], r int, alloc func(...int) *Tensor[T]) []*Tensor[T] {
 	m, n, k, c2, _ := g.dims(in)
 	lda, ldb := g.lds(m, n, k)
 	a, b := in[0], in[1]
@@ -250,7 +255,7 @@ func (g *gemmOp[T]) JVP(in, out, tin []*Tensor[T], r int) []*Tensor[T] {
 	beta := T(0) // 0 while dy holds nothing yet
 	start := func() {
 		if dy == nil {
-			dy = New[T](r, m, n)
+			dy = alloc(r, m, n)
 		}
 	}
 	if da := tin[0]; da != nil {
@@ -300,6 +305,12 @@ func (g *gemmOp[T]) VJP(in, out, gout []*Tensor[T], r int) []*Tensor[T] {
 
 // VJPNeeded computes the cotangents of the wanted inputs only.
 func (g *gemmOp[T]) VJPNeeded(in, out, gout []*Tensor[T], r int, need []bool) []*Tensor[T] {
+	return g.vjpAlloc(in, out, gout, r, need, newZero[T])
+}
+
+// vjpAlloc is VJPNeeded with Ā and B̄ from alloc (GEMMs with β = 0
+// overwrite them).
+func (g *gemmOp[T]) vjpAlloc(in, out, gout []*Tensor[T], r int, need []bool, alloc func(...int) *Tensor[T]) []*Tensor[T] {
 	res := make([]*Tensor[T], len(in))
 	gy := gout[0]
 	if gy == nil {
@@ -310,7 +321,7 @@ func (g *gemmOp[T]) VJPNeeded(in, out, gout []*Tensor[T], r int, need []bool) []
 	a, b := in[0], in[1]
 	if wants(need, 0) {
 		// Ā' = α·Ȳ·B'ᵀ (M×K); Ā is Ā' or its transpose.
-		ga := New[T](BlockShape(r, a.Shape)...)
+		ga := alloc(BlockShape(r, a.Shape)...)
 		if !g.transA { // one GEMM of (r·M)×N by N×K
 			gemm(false, !g.transB, r*m, k, n, g.alpha, gy.Data, n, b.Data, ldb, 0, ga.Data, k)
 		} else { // Ā = α·B'·Ȳᵀ (K×M)
@@ -321,7 +332,7 @@ func (g *gemmOp[T]) VJPNeeded(in, out, gout []*Tensor[T], r int, need []bool) []
 		res[0] = ga
 	}
 	if wants(need, 1) {
-		res[1] = g.vjpWeight(a.Data, lda, gy.Data, b.Shape, m, n, k, r)
+		res[1] = g.vjpWeight(a.Data, lda, gy.Data, alloc(BlockShape(r, b.Shape)...), m, n, k, r)
 	}
 	if c2 != nil && len(res) > 2 && wants(need, 2) {
 		res[2] = sumMatrix(gy.Data, r, m, n, c2, g.beta).Reshape(BlockShape(r, in[2].Shape)...)
@@ -329,11 +340,10 @@ func (g *gemmOp[T]) VJPNeeded(in, out, gout []*Tensor[T], r int, need []bool) []
 	return res
 }
 
-// vjpWeight returns B̄ [r, B's shape] for the cotangents gy [r, M, N]:
-// B̄' = α·A'ᵀ·Ȳ_j (K×N), B̄ = B̄' or its transpose, one GEMM per direction
-// (see jvpWeight).
-func (g *gemmOp[T]) vjpWeight(a []T, lda int, gy []T, bShape []int, m, n, k, r int) *Tensor[T] {
-	gb := New[T](BlockShape(r, bShape)...)
+// vjpWeight sets gb [r, B's shape] to B̄ for the cotangents gy [r, M, N]
+// and returns it: B̄' = α·A'ᵀ·Ȳ_j (K×N), B̄ = B̄' or its transpose, one
+// GEMM per direction (see jvpWeight).
+func (g *gemmOp[T]) vjpWeight(a []T, lda int, gy []T, gb *Tensor[T], m, n, k, r int) *Tensor[T] {
 	for j := 0; j < r; j++ {
 		if !g.transB {
 			gemm(!g.transA, false, k, n, m, g.alpha, a, lda, gy[j*m*n:], n, 0, gb.Data[j*k*n:], n)

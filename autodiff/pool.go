@@ -3,6 +3,8 @@ package autodiff
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"sync/atomic"
 )
 
 // This file holds the pooling ops: MaxPool, AveragePool (any spatial rank),
@@ -78,6 +80,7 @@ func newPoolAttrs(n *Node) (poolAttrs, error) {
 // poolGeom is the geometry of pooling one input shape: every output
 // position's window as the list of its taps inside the input plane.
 type poolGeom struct {
+	in          []int // input shape
 	planes      int   // N·C
 	inN, outN   int   // elements per plane
 	out         []int // output shape
@@ -96,7 +99,7 @@ func (a *poolAttrs) geometry(shape []int) (*poolGeom, error) {
 		return nil, fmt.Errorf("input of shape %v for a %d-D window, want rank %d", shape, d, d+2)
 	}
 	in := shape[2:]
-	g := &poolGeom{planes: shape[0] * shape[1], inN: Size(in), out: append([]int(nil), shape[:2]...)}
+	g := &poolGeom{in: slices.Clone(shape), planes: shape[0] * shape[1], inN: Size(in), out: append([]int(nil), shape[:2]...)}
 	begin, end := make([]int, d), make([]int, d)
 	for i := 0; i < d; i++ {
 		eff := (a.kernel[i]-1)*a.dilations[i] + 1
@@ -221,22 +224,33 @@ func newMaxPool[T Float](n *Node) (*argmaxOp[T], error) {
 	if err != nil {
 		return nil, err
 	}
+	// The windows of the last input shape, kept: the engine calls argmax
+	// in every sweep, on inputs of one shape.
+	var last atomic.Pointer[poolGeom]
 	return &argmaxOp[T]{argmax: func(x *Tensor[T]) ([]int, []int, error) {
-		g, err := a.geometry(x.Shape)
-		if err != nil {
-			return nil, nil, err
+		g := last.Load()
+		if g == nil || !slices.Equal(g.in, x.Shape) {
+			var err error
+			if g, err = a.geometry(x.Shape); err != nil {
+				return nil, nil, err
+			}
+			last.Store(g)
 		}
 		arg := make([]int, g.planes*g.outN)
 		for p := 0; p < g.planes; p++ {
 			plane := x.Data[p*g.inN : (p+1)*g.inN]
 			for o := 0; o < g.outN; o++ {
+				w := g.window(o)
 				best := -1
-				for _, t := range g.window(o) {
-					if best < 0 || plane[t] > plane[best] {
-						best = t
+				if len(w) > 0 {
+					// The first tap, then any strictly greater one: the first
+					// maximum (a NaN first tap stays). Written so that the
+					// compiler moves best conditionally: where the maximum
+					// lies is an unpredictable branch.
+					best = w[0]
+					for _, t := range w[1:] {
+						best += b2i(plane[t] > plane[best]) * (t - best)
 					}
-				}
-				if best >= 0 {
 					best += p * g.inN
 				}
 				arg[p*g.outN+o] = best
@@ -244,6 +258,14 @@ func newMaxPool[T Float](n *Node) (*argmaxOp[T], error) {
 		}
 		return g.out, arg, nil
 	}}, nil
+}
+
+// b2i is 1 for true, 0 for false.
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // averagePool is AveragePool, a linear map: each output is the mean of its

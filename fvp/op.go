@@ -3,6 +3,7 @@ package fvp
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/onnx-adapt/onnx-adapt/autodiff"
 )
@@ -16,6 +17,9 @@ type Op[T autodiff.Float] struct {
 	p     int
 	sizes []int // element count of each active parameter
 	tapes []*autodiff.Tape[T]
+	// vbuf holds *[]T buffers of r·p elements for the directions of J and
+	// JᵀJ products in precision T, reused across products.
+	vbuf sync.Pool
 }
 
 // New returns the Jacobian operator of engine e's first output over the
@@ -83,7 +87,8 @@ func (o *Op[T]) J(ctx context.Context, dst, v []float64, r int) error {
 	if len(v) != r*o.p || len(dst) != r*o.n*o.k {
 		return fmt.Errorf("fvp.J: got %d and %d values for r=%d, p=%d, nK=%d", len(v), len(dst), r, o.p, o.n*o.k)
 	}
-	blocks := o.paramBlocks(v, r)
+	blocks, buf := o.paramBlocks(v, r)
+	defer o.vbuf.Put(buf)
 	nk := o.n * o.k
 	for b, t := range o.tapes {
 		if err := ctx.Err(); err != nil {
@@ -106,6 +111,7 @@ func (o *Op[T]) J(ctx context.Context, dst, v []float64, r int) error {
 				dst[d*nk+i0+j] = float64(u)
 			}
 		}
+		o.e.Release(outs...)
 	}
 	return nil
 }
@@ -117,7 +123,7 @@ func (o *Op[T]) JT(ctx context.Context, dst, w []float64, r int) error {
 	if len(w) != r*nk || len(dst) != r*o.p {
 		return fmt.Errorf("fvp.JT: got %d and %d values for r=%d, p=%d, nK=%d", len(w), len(dst), r, o.p, nk)
 	}
-	clear(dst)
+	first := true
 	for b, t := range o.tapes {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -135,38 +141,69 @@ func (o *Op[T]) JT(ctx context.Context, dst, w []float64, r int) error {
 		if err != nil {
 			return err
 		}
-		o.addParamBlocks(dst, params, r)
+		o.storeParamBlocks(dst, params, r, first)
+		o.e.Release(params...)
+		first = false
+	}
+	if first {
+		clear(dst)
 	}
 	return nil
 }
 
 // paramBlocks splits r flat p-vectors into one [r, shape] block per
-// active parameter.
-func (o *Op[T]) paramBlocks(v []float64, r int) []*autodiff.Tensor[T] {
+// active parameter, in precision T. The blocks share the buffer it also
+// returns, which the caller puts back in o.vbuf once it is done with them.
+func (o *Op[T]) paramBlocks(v []float64, r int) ([]*autodiff.Tensor[T], *[]T) {
+	buf, _ := o.vbuf.Get().(*[]T)
+	if buf == nil || cap(*buf) < r*o.p {
+		buf = new([]T)
+		*buf = make([]T, r*o.p)
+	}
+	flat := (*buf)[:r*o.p]
 	blocks := make([]*autodiff.Tensor[T], len(o.sizes))
 	off := 0
 	for j, id := range o.e.Active() {
 		sz := o.sizes[j]
-		b := autodiff.New[T](autodiff.BlockShape(r, o.e.Param(id).Shape)...)
+		b := flat[r*off : r*(off+sz)]
 		for d := 0; d < r; d++ {
-			for i, x := range v[d*o.p+off : d*o.p+off+sz] {
-				b.Data[d*sz+i] = T(x)
-			}
+			convert(b[d*sz:(d+1)*sz], v[d*o.p+off:d*o.p+off+sz])
 		}
-		blocks[j] = b
+		blocks[j] = autodiff.FromData(b, autodiff.BlockShape(r, o.e.Param(id).Shape)...)
 		off += sz
 	}
-	return blocks
+	return blocks, buf
+}
+
+// convert sets dst to src rounded to T.
+func convert[T autodiff.Float](dst []T, src []float64) {
+	src = src[:len(dst)]
+	for i, x := range src {
+		dst[i] = T(x)
+	}
 }
 
 // addParamBlocks adds per-parameter blocks into r flat p-vectors.
 func (o *Op[T]) addParamBlocks(dst []float64, blocks []*autodiff.Tensor[T], r int) {
+	o.storeParamBlocks(dst, blocks, r, false)
+}
+
+// storeParamBlocks sets (set) or adds (!set) per-parameter blocks into r
+// flat p-vectors.
+func (o *Op[T]) storeParamBlocks(dst []float64, blocks []*autodiff.Tensor[T], r int, set bool) {
 	off := 0
 	for j, b := range blocks {
 		sz := o.sizes[j]
 		for d := 0; d < r; d++ {
 			row := dst[d*o.p+off : d*o.p+off+sz]
-			for i, x := range b.Data[d*sz : (d+1)*sz] {
+			src := b.Data[d*sz : (d+1)*sz]
+			if set {
+				for i, x := range src {
+					row[i] = float64(x)
+				}
+				continue
+			}
+			for i, x := range src {
 				row[i] += float64(x)
 			}
 		}
@@ -175,14 +212,15 @@ func (o *Op[T]) addParamBlocks(dst []float64, blocks []*autodiff.Tensor[T], r in
 }
 
 // GaussNewton sets dst (r×p) to JᵀJ·v for r directions v (r×p): the
-// Fisher of a Gaussian likelihood with unit noise, one JVP and one VJP
-// sweep per batch.
+// Fisher of a Gaussian likelihood with unit noise, Σ_b J_bᵀ(J_b·v) over
+// the batches b, one JVP and one VJP sweep per batch. J_b·v stays in the
+// sweeps' precision T between the two, as the float64 round trip of
+// J then JT would give it back unchanged.
 func (o *Op[T]) GaussNewton(ctx context.Context, dst, v []float64, r int) error {
-	u := make([]float64, r*o.n*o.k)
-	if err := o.J(ctx, u, v, r); err != nil {
-		return err
+	if len(v) != r*o.p || len(dst) != r*o.p {
+		return fmt.Errorf("fvp.GaussNewton: got %d and %d values for r=%d, p=%d", len(v), len(dst), r, o.p)
 	}
-	return o.JT(ctx, dst, u, r)
+	return o.jtj(ctx, dst, v, r, nil)
 }
 
 // SoftmaxFisher sets dst (r×p) to JᵀHJ·v, H block-diagonal with
@@ -193,12 +231,56 @@ func (o *Op[T]) SoftmaxFisher(ctx context.Context, dst, v, probs []float64, r in
 	if len(probs) != nk {
 		return fmt.Errorf("fvp.SoftmaxFisher: %d probabilities for nK=%d", len(probs), nk)
 	}
-	u := make([]float64, r*nk)
-	if err := o.J(ctx, u, v, r); err != nil {
-		return err
+	if len(v) != r*o.p || len(dst) != r*o.p {
+		return fmt.Errorf("fvp.SoftmaxFisher: got %d and %d values for r=%d, p=%d", len(v), len(dst), r, o.p)
 	}
-	ApplySoftmaxHessian(u, probs, o.k, r)
-	return o.JT(ctx, dst, u, r)
+	var u []float64
+	return o.jtj(ctx, dst, v, r, func(ju []T, i0 int) {
+		// H is applied in float64, to the batch's rows of probs.
+		u = u[:0]
+		for _, x := range ju {
+			u = append(u, float64(x))
+		}
+		ApplySoftmaxHessian(u, probs[i0:i0+len(ju)/r], o.k, r)
+		for i, x := range u {
+			ju[i] = T(x)
+		}
+	})
+}
+
+// jtj sets dst (r×p) to Σ_b J_bᵀ·M_b(J_b·v) over the batches b, where M_b
+// rewrites in place the r×(rows·K) block J_b·v of the batch whose first
+// output is at i0 of an nK-vector (nil M_b: the identity).
+func (o *Op[T]) jtj(ctx context.Context, dst, v []float64, r int, m func(ju []T, i0 int)) error {
+	blocks, buf := o.paramBlocks(v, r)
+	defer o.vbuf.Put(buf)
+	first := true
+	for b, t := range o.tapes {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		outs, err := o.e.JVP(t, r, blocks, nil)
+		if err != nil {
+			return err
+		}
+		if outs[0] == nil { // J_b·v = 0: nothing to add
+			continue
+		}
+		if m != nil {
+			m(outs[0].Data, b*o.batch*o.k)
+		}
+		params, err := o.e.VJPParams(t, r, outs[:1])
+		if err != nil {
+			return err
+		}
+		o.storeParamBlocks(dst, params, r, first)
+		o.e.Release(params...)
+		first = false
+	}
+	if first {
+		clear(dst)
+	}
+	return nil
 }
 
 // ApplySoftmaxHessian replaces each K-block u_i of the r vectors u (r×nK)
