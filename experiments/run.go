@@ -32,8 +32,12 @@ type Config struct {
 	// DigitsRepeats overrides the number of random digits splits (0: the
 	// plan's, 3 in the full run and 2 in the quick one).
 	DigitsRepeats int
-	Command       string // the command line, for the report
-	Logf          func(string, ...any)
+	// BenchResults is where `make bench` leaves its results
+	// (bench/results): the timing section shows PyTorch's adaptation
+	// times from there beside ours. Empty or missing: not shown.
+	BenchResults string
+	Command      string // the command line, for the report
+	Logf         func(string, ...any)
 }
 
 // runs reports whether section name runs.
@@ -331,6 +335,27 @@ func Run(ctx context.Context, cfg Config, w io.Writer) error {
 				notes = append(notes, fmt.Sprintf("figure %s: %v", path, err))
 			} else {
 				text("![timing](%s)\n\n", rel)
+			}
+		}
+		if cfg.BenchResults != "" {
+			brows, err := ReadBenchAdapt(cfg.BenchResults)
+			switch {
+			case err != nil:
+				notes = append(notes, fmt.Sprintf("bench results in %s: %v", cfg.BenchResults, err))
+			case len(brows) == 0:
+				text("Beside PyTorch: no results in %s (run `make bench` first).\n\n", cfg.BenchResults)
+			default:
+				newest := brows[0].Stamp
+				for _, r := range brows {
+					if r.Stamp.After(newest) {
+						newest = r.Stamp
+					}
+				}
+				text("Beside PyTorch, from the last `make bench` (%s, results in %s; BENCHMARKS.md has the machine, versions and peak memory): "+
+					"the 803k-parameter MLP 5-200-2000-200-1 (ELU) against N and the 5-h-h-1 MLPs against p at N = 1,000, σ² = 0.01 and s = 1 fixed, one thread. "+
+					"PyTorch runs the parameter-space pipeline of the reference implementation, unpreconditioned CG with a torch.func.jvp and a stored torch.func.vjp per product, to relative residual 1e-5 or its time cap; "+
+					"capped runs give bounds on the ratio.\n\n", newest.UTC().Format("2006-01-02 15:04 UTC"), cfg.BenchResults)
+				out = append(out, func(w io.Writer) { benchAdaptTable(w, brows) })
 			}
 		}
 	}

@@ -35,6 +35,7 @@ func main() {
 	noPeers := flag.Bool("nopeers", false, "do not run the peers")
 	repeats := flag.Int("repeats", 0, "random digits splits (0: 3, or 2 with -quick)")
 	only := flag.String("only", "", "run only this section: sine, spatial, digits or timing (empty: all)")
+	benchResults := flag.String("bench-results", "bench/results", "make bench's results, shown beside the timing section (empty: none)")
 	flag.Parse()
 	switch *only {
 	case "", "sine", "spatial", "digits", "timing":
@@ -60,7 +61,7 @@ func main() {
 	cfg := experiments.Config{
 		Quick: *quick, Seed: *seed, ModelsDir: *models, SharedDir: *shared,
 		FiguresDir: *figures, FiguresRel: rel, RawCSV: *raw,
-		Python: *python, PeerScript: *script, NoPeers: *noPeers, Only: *only, DigitsRepeats: *repeats,
+		Python: *python, PeerScript: *script, NoPeers: *noPeers, Only: *only, DigitsRepeats: *repeats, BenchResults: *benchResults,
 		Command: "go run ./experiments/cmd/run " + strings.Join(os.Args[1:], " "),
 		Logf:    log.Printf,
 	}
