@@ -120,3 +120,28 @@ func BenchmarkPackB(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSgemmKernel times each micro-kernel alone on one packed A and B
+// micro-panel of asmKC steps that stay in L1, accumulating into a C tile,
+// in GFLOP per CPU-second: the kernel's ceiling, without packing or cache
+// misses.
+func BenchmarkSgemmKernel(b *testing.B) {
+	for _, im := range impls {
+		for _, kern := range im.sgemm {
+			b.Run(fmt.Sprintf("%s/%dx%d", im.name, kern.mr, kern.nr), func(b *testing.B) {
+				k := 384
+				ap := make([]float32, k*kern.mr)
+				bp := make([]float32, k*kern.nr)
+				c := make([]float32, kern.mr*kern.nr)
+				cpu0 := cpuNs()
+				for b.Loop() {
+					kern.fn(k, ap, bp, c, kern.nr, false)
+				}
+				flops := 2 * float64(kern.mr*kern.nr*k) * float64(b.N)
+				if cpu := cpuNs() - cpu0; cpu > 0 {
+					b.ReportMetric(flops/cpu, "cpuGFLOP/s")
+				}
+			})
+		}
+	}
+}

@@ -131,8 +131,13 @@ func pickKernel[T float](kerns []gemmKernel[T], m, n int) *gemmKernel[T] {
 }
 
 // minThreadWork is the number of multiply-adds below which a product gets no
-// extra goroutine.
+// extra goroutine. Below coldWorkFactor times as many (about 200³, some
+// 100 µs on one thread), it gets them only if the team's workers are awake
+// (polling after a recent product): waking a parked one costs tens of
+// microseconds, which such a product does not win back.
 var minThreadWork = 1 << 19
+
+const coldWorkFactor = 16
 
 // directMaxPanels is the widest product, in column panels of the register
 // tile, whose A is read in place rather than packed.
@@ -155,6 +160,9 @@ func gemmDriver[T float](kerns []gemmKernel[T], threads int, transA, transB bool
 	if w := work / minThreadWork; w < threads {
 		threads = max(1, w)
 	}
+	if threads > 1 && work < coldWorkFactor*minThreadWork && !teamAwake(threads-1) {
+		threads = 1
+	}
 	ow := beta == 0
 	// Narrow products read A, and B unless transposed, in place: packing
 	// them would cost as much as the few tiles they serve. Packing with
@@ -164,14 +172,19 @@ func gemmDriver[T float](kerns []gemmKernel[T], threads int, transA, transB bool
 		gemmBlock(kern, direct, transA, transB, 0, m, 0, n, k, alpha, a, lda, b, ldb, ow, c, ldc)
 		return
 	}
-	// Split the longer side of C into blocks aligned to the register tile.
-	// Each goroutine packs the other operand's blocks for itself. Sharing
-	// one packed B between the goroutines instead (packed once, panel by
-	// panel) was tried: for n = 256…1,024 it used more CPU time per product
-	// on this 2-core machine, its B block no longer fitting one core's L2,
-	// while the repacking it saves is under 1% of the work.
+	// Split one side of C into blocks aligned to the register tile: the side
+	// whose largest block is the smaller share of the padded product, the
+	// longer side on ties (for n = 256 and the 48-wide tile, columns split
+	// 144 + 112 but rows 128 + 128). Each goroutine packs the other
+	// operand's blocks for itself. Sharing one packed B between the
+	// goroutines instead (packed once, panel by panel) was tried: for
+	// n = 256…1,024 it used more CPU time per product on this 2-core
+	// machine, its B block no longer fitting one core's L2, while the
+	// repacking it saves is under 1% of the work.
 	split, unit := n, kern.nr
-	if m > n {
+	byRows := splitShare(m, kern.mr, threads) * roundUp(n, kern.nr)
+	byCols := splitShare(n, kern.nr, threads) * roundUp(m, kern.mr)
+	if byRows < byCols || byRows == byCols && m > n {
 		split, unit = m, kern.mr
 	}
 	units := (split + unit - 1) / unit
@@ -187,15 +200,13 @@ func gemmDriver[T float](kerns []gemmKernel[T], threads int, transA, transB bool
 	})
 }
 
-// parallel runs f(0), ..., f(threads-1) concurrently, f(threads-1) on the
-// calling goroutine, and returns when all have.
-func parallel(threads int, f func(t int)) {
-	var wg sync.WaitGroup
-	for t := 0; t < threads-1; t++ {
-		wg.Go(func() { f(t) })
-	}
-	f(threads - 1)
-	wg.Wait()
+// splitShare returns the largest of the blocks that parallel's split of a
+// side of length size into threads runs of whole tiles of width unit gives,
+// rounded up to whole tiles.
+func splitShare(size, unit, threads int) int {
+	units := (size + unit - 1) / unit
+	threads = min(threads, units)
+	return (units + threads - 1) / threads * unit
 }
 
 // scaleC sets C = beta·C, overwriting C with zeros when beta is 0.
@@ -422,12 +433,15 @@ const packStep = 64
 // next.
 func packT[T float](pack4 func(n int, a []T, lda int, dst []T, mr int, alpha T), rows, kc int, alpha T, src []T, ld int, dst []T, stride int) {
 	r0, p0 := 0, 0
-	if pack4 != nil && kc >= 8 {
-		r0, p0 = rows&^3, kc&^7
+	if pack4 != nil && kc >= 8 && rows >= 4 {
+		r0, p0 = rows, kc&^7
 		for ps := 0; ps < p0; ps += packStep {
 			steps := min(packStep, p0-ps)
-			for r := 0; r < r0; r += 4 {
-				pack4(steps/8, src[r*ld+ps:], ld, dst[ps*stride+r:], stride, alpha)
+			for r := 0; r < rows; r += 4 {
+				// When rows%4 != 0 the last strip overlaps the one
+				// before, writing the same values again.
+				s := min(r, rows-4)
+				pack4(steps/8, src[s*ld+ps:], ld, dst[ps*stride+s:], stride, alpha)
 			}
 		}
 	}

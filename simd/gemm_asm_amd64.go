@@ -20,6 +20,9 @@ func sgemmDirect16x16AVX512(k int, a *float32, lda int, b *float32, ldb int, c *
 func sgemmDirect4x24AVX2(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, overwrite bool)
 
 //go:noescape
+func sgemmDirect6x16AVX2(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, overwrite bool)
+
+//go:noescape
 func sgemmDirect12x8AVX2(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, overwrite bool)
 
 // packT16x16AVX512 transposes 16 rows of b: for r < 16, p < 16n:
@@ -38,7 +41,7 @@ func packT16AVX512(n int, b []float32, ldb int, dst []float32, ld int) {
 // register tile, to its direct twin.
 var directKernels = map[string]map[[2]int]func(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, overwrite bool){
 	"avx512": {{8, 48}: sgemmDirect8x48AVX512, {12, 32}: sgemmDirect12x32AVX512, {16, 16}: sgemmDirect16x16AVX512},
-	"avx2":   {{4, 24}: sgemmDirect4x24AVX2, {12, 8}: sgemmDirect12x8AVX2},
+	"avx2":   {{4, 24}: sgemmDirect4x24AVX2, {6, 16}: sgemmDirect6x16AVX2, {12, 8}: sgemmDirect12x8AVX2},
 }
 
 // init gives each assembly kernel its direct twin, whose wrapper checks the

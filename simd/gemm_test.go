@@ -5,7 +5,10 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // gemmCase is one Sgemm call: shapes, leading dimensions, offsets into the
@@ -361,4 +364,69 @@ func seq(lo, hi int) []int {
 		s = append(s, i)
 	}
 	return s
+}
+
+// TestPackT requires packT, with each implementation's pack4 (strips of 4
+// rows, the last overlapping the one before when rows%4 != 0), to give the
+// scalar transpose for every row count and k step past the strips, leaving
+// the rest of dst alone.
+func TestPackT(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	for _, im := range impls {
+		for _, kern := range im.sgemm {
+			for rows := 0; rows <= 13; rows++ {
+				for _, kc := range []int{1, 7, 8, 9, 23, 64, 65, 135} {
+					ld := kc + rng.IntN(3)
+					src := matrix(rng, rows, kc, ld, 0)
+					stride := max(rows, 1) + rng.IntN(3)
+					got := matrix(rng, kc, stride, stride, 0)
+					want := append([]float32(nil), got...)
+					alpha := []float32{1, -0.5}[rng.IntN(2)]
+					for r := 0; r < rows; r++ {
+						for p := 0; p < kc; p++ {
+							want[p*stride+r] = alpha * src[r*ld+p]
+						}
+					}
+					packT(kern.pack4, rows, kc, alpha, src, ld, got, stride)
+					for i := range got {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("%s %dx%d rows=%d kc=%d: dst[%d]=%v, want %v", im.name, kern.mr, kern.nr, rows, kc, i, got[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestParallel requires parallel to run f(t) exactly once for each t <
+// threads, on the team (after it has parked, too) and on fresh goroutines
+// when the team is busy with a concurrent call.
+func TestParallel(t *testing.T) {
+	run := func(threads int) {
+		counts := make([]atomic.Int32, threads)
+		parallel(threads, func(i int) { counts[i].Add(1) })
+		for i := range counts {
+			if n := counts[i].Load(); n != 1 {
+				t.Fatalf("threads=%d: f(%d) ran %d times", threads, i, n)
+			}
+		}
+	}
+	for rep := 0; rep < 50; rep++ {
+		for th := 1; th <= 6; th++ {
+			run(th)
+		}
+		if rep%10 == 0 {
+			time.Sleep(2 * spinWait) // let the workers park
+		}
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Go(func() {
+			for rep := 0; rep < 100; rep++ {
+				run(1 + (g+rep)%4)
+			}
+		})
+	}
+	wg.Wait()
 }

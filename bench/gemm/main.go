@@ -41,6 +41,7 @@ func main() {
 	threadList := flag.String("threads", "1,2", "comma-separated thread counts")
 	runs := flag.Int("runs", 7, "timed runs per size; the median is reported")
 	minRun := flag.Duration("mintime", 100*time.Millisecond, "minimum duration of one timed run")
+	settle := flag.Duration("settle", 150*time.Millisecond, "with several threads, idle time before each timed run, so that the other library's threads have stopped polling for work (OpenBLAS's poll for 2^28 cycles, about 0.1 s)")
 	sizes := flag.String("sizes", "64,128,256,512,1024,2048,512x512x16,512x512x64", "square sizes n, or MxKxN (M×K times K×N), MxKxNt with B stored transposed")
 	flag.Parse()
 	if *impl != "" {
@@ -86,15 +87,21 @@ func main() {
 		simd.SetThreads(threads)
 		C.openblas_set_num_threads(C.int(threads))
 		for _, sh := range shapes {
-			ours, theirs := measure(sh, *runs, *minRun)
+			pause := time.Duration(0)
+			if threads > 1 {
+				pause = *settle
+			}
+			ours, theirs := measure(sh, *runs, *minRun, pause)
 			fmt.Printf("| %s | %d | %.1f | %.1f | %.2f |\n", sh.name, threads, ours, theirs, ours/theirs)
 		}
 	}
 }
 
 // measure returns the median GFLOP/s of simd.Sgemm and cblas_sgemm, timing
-// them alternately so that both see the same machine load.
-func measure(sh shape, runs int, minRun time.Duration) (ours, theirs float64) {
+// them alternately so that both see the same machine load, each after pause
+// idle: a library's threads poll for a while after its last call (OpenBLAS's
+// for about 0.1 s) and would otherwise take a core from the other's run.
+func measure(sh shape, runs int, minRun, pause time.Duration) (ours, theirs float64) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	a := make([]float32, sh.m*sh.k)
 	b := make([]float32, sh.k*sh.n)
@@ -130,6 +137,7 @@ func measure(sh shape, runs int, minRun time.Duration) (ours, theirs float64) {
 	}
 	reps *= 4
 	timeIt := func(f func()) float64 {
+		time.Sleep(pause)
 		t := time.Now()
 		for i := 0; i < reps; i++ {
 			f()

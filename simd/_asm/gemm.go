@@ -11,7 +11,7 @@ import (
 // gemm shapes generated: rows × vector registers per row.
 var (
 	avx512Shapes = [][2]int{{8, 3}, {12, 2}, {16, 1}}
-	avx2Shapes   = [][2]int{{4, 3}, {12, 1}}
+	avx2Shapes   = [][2]int{{4, 3}, {6, 2}, {12, 1}}
 )
 
 func genGemm() {
@@ -141,6 +141,23 @@ func genKernel(avx512, direct bool, mr, nv int) {
 				ADDQ(ldb, b)
 			} else {
 				LEAQ(Mem{Base: b, Index: ldb, Scale: uint8(steps)}, b)
+			}
+		}
+	}
+
+	Comment("Prefetch the C tile, which the stores at the end read, so that its",
+		"misses overlap the products instead of stalling the end.")
+	{
+		c := Load(Param("c"), RDX)
+		ldc := Load(Param("ldc"), R8)
+		SHLQ(Imm(2), ldc)
+		for i := 0; i < mr; i++ {
+			for d := 0; d < nr*4; d += 64 {
+				PREFETCHT0(Mem{Base: c, Disp: d})
+			}
+			PREFETCHT0(Mem{Base: c, Disp: nr*4 - 1})
+			if i < mr-1 {
+				ADDQ(ldc, c)
 			}
 		}
 	}
