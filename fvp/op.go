@@ -137,17 +137,27 @@ func (o *Op[T]) JT(ctx context.Context, dst, w []float64, r int) error {
 				g.Data[d*per+j] = T(w[d*nk+i0+j])
 			}
 		}
-		params, err := o.e.VJPParams(t, r, []*autodiff.Tensor[T]{g})
-		if err != nil {
+		if err := o.addVJP(dst, t, r, g, first); err != nil {
 			return err
 		}
-		o.storeParamBlocks(dst, params, r, first)
-		o.e.Release(params...)
 		first = false
 	}
 	if first {
 		clear(dst)
 	}
+	return nil
+}
+
+// addVJP adds (or, for the first batch, stores) into dst (r×p) the
+// parameter cotangents Jᵀ·g of tape t's batch for the r output cotangents
+// g, and hands their blocks back to the engine.
+func (o *Op[T]) addVJP(dst []float64, t *autodiff.Tape[T], r int, g *autodiff.Tensor[T], first bool) error {
+	params, err := o.e.VJPParams(t, r, []*autodiff.Tensor[T]{g})
+	if err != nil {
+		return err
+	}
+	o.storeParamBlocks(dst, params, r, first)
+	o.e.Release(params...)
 	return nil
 }
 
@@ -269,12 +279,9 @@ func (o *Op[T]) jtj(ctx context.Context, dst, v []float64, r int, m func(ju []T,
 		if m != nil {
 			m(outs[0].Data, b*o.batch*o.k)
 		}
-		params, err := o.e.VJPParams(t, r, outs[:1])
-		if err != nil {
+		if err := o.addVJP(dst, t, r, outs[0], first); err != nil {
 			return err
 		}
-		o.storeParamBlocks(dst, params, r, first)
-		o.e.Release(params...)
 		first = false
 	}
 	if first {
