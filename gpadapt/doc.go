@@ -20,6 +20,9 @@
 // function or parameter space while those systems are small, else
 // matrix-free (Newton-CG: each step solved by conjugate gradients on
 // softmax Fisher products, newtoncg.go). Class probabilities come from the
-// Gaussian over the K logits with its full K×K covariance: by the pairwise
-// probit approximation (default) or Monte Carlo (Options.Predictive).
+// Gaussian over the K logits with its full K×K covariance: by Monte Carlo
+// (default) or the pairwise probit approximation (Options.Predictive).
+//
+// Importing the package makes simd.BLAS64 gonum's float64 BLAS (see
+// blas.go): dense factorizations run on the AVX-512/AVX2 float64 kernels.
 package gpadapt

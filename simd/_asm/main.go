@@ -2,6 +2,7 @@
 //
 //	go run . -set gemm -out ../gemm_amd64.s
 //	go run . -set maps -out ../maps_amd64.s
+//	go run . -set dgemm -out ../dgemm_amd64.s
 package main
 
 import (
@@ -12,12 +13,14 @@ import (
 )
 
 func main() {
-	set := flag.String("set", "gemm", "kernel set to generate: gemm or maps")
+	set := flag.String("set", "gemm", "kernel set to generate: gemm, dgemm or maps")
 	flag.Parse()
 	ConstraintExpr("!purego")
 	switch *set {
 	case "gemm":
 		genGemm()
+	case "dgemm":
+		genDgemm()
 	case "maps":
 		genMaps()
 	default:
