@@ -12,25 +12,30 @@ import (
 type benchShape struct {
 	name    string
 	m, n, k int
+	transA  bool // A is stored k×m, as the input of a VJP's weight gradient
 	transB  bool // B is stored n×k, as ONNX Gemm's weights with transB=1
 }
 
 func benchShapes() []benchShape {
 	var s []benchShape
 	for _, n := range []int{64, 128, 256, 512, 1024, 2048} {
-		s = append(s, benchShape{fmt.Sprintf("n=%d", n), n, n, n, false})
+		s = append(s, benchShape{name: fmt.Sprintf("n=%d", n), m: n, n: n, k: n})
 	}
 	// 512×512 times 512×16 and 512×64.
-	s = append(s, benchShape{"512x512x16", 512, 16, 512, false}, benchShape{"512x512x64", 512, 64, 512, false})
+	s = append(s, benchShape{name: "512x512x16", m: 512, n: 16, k: 512}, benchShape{name: "512x512x64", m: 512, n: 64, k: 512})
 	// The dense layers of bench/models/mlp784.onnx at batch 256 (M×K by
-	// K×N with B transposed).
-	s = append(s, benchShape{"256x784x512tB", 256, 512, 784, true}, benchShape{"256x512x512tB", 256, 512, 512, true})
+	// K×N with B transposed), of an MLP 784-512-512-10 with plain weights
+	// (MatMul, Gemm transB=0), and the weight gradients Gᵀ·X of its VJP
+	// (A transposed).
+	s = append(s, benchShape{name: "256x784x512tB", m: 256, n: 512, k: 784, transB: true}, benchShape{name: "256x512x512tB", m: 256, n: 512, k: 512, transB: true},
+		benchShape{name: "256x784x512", m: 256, n: 512, k: 784},
+		benchShape{name: "512x256x784tA", m: 512, n: 784, k: 256, transA: true}, benchShape{name: "512x256x512tA", m: 512, n: 512, k: 256, transA: true})
 	return s
 }
 
 func benchGemm(b *testing.B, sh benchShape, f func(a, bb, c []float32)) {
 	rng := rand.New(rand.NewPCG(1, 1))
-	a := make([]float32, sh.m*sh.k)
+	a := make([]float32, sh.m*sh.k) // m×k, or k×m if transA
 	bb := make([]float32, sh.k*sh.n)
 	c := make([]float32, sh.m*sh.n)
 	for i := range a {
@@ -70,22 +75,28 @@ func BenchmarkSgemm(b *testing.B) {
 				b.Run(sub, func(b *testing.B) {
 					if name == "gonum" {
 						benchGemm(b, sh, func(a, bb, c []float32) {
-							tB, ldb := blas.NoTrans, sh.n
+							tA, lda, tB, ldb := blas.NoTrans, sh.k, blas.NoTrans, sh.n
+							if sh.transA {
+								tA, lda = blas.Trans, sh.m
+							}
 							if sh.transB {
 								tB, ldb = blas.Trans, sh.k
 							}
-							gonum.Implementation{}.Sgemm(blas.NoTrans, tB, sh.m, sh.n, sh.k, 1, a, sh.k, bb, ldb, 0, c, sh.n)
+							gonum.Implementation{}.Sgemm(tA, tB, sh.m, sh.n, sh.k, 1, a, lda, bb, ldb, 0, c, sh.n)
 						})
 						return
 					}
 					defer setImpl(name)()
 					SetThreads(threads)
 					benchGemm(b, sh, func(a, bb, c []float32) {
-						ldb := sh.n
+						lda, ldb := sh.k, sh.n
+						if sh.transA {
+							lda = sh.m
+						}
 						if sh.transB {
 							ldb = sh.k
 						}
-						Sgemm(false, sh.transB, sh.m, sh.n, sh.k, 1, a, sh.k, bb, ldb, 0, c, sh.n)
+						Sgemm(sh.transA, sh.transB, sh.m, sh.n, sh.k, 1, a, lda, bb, ldb, 0, c, sh.n)
 					})
 				})
 			}
@@ -93,8 +104,24 @@ func BenchmarkSgemm(b *testing.B) {
 	}
 }
 
+// coldSources returns enough matrices of n values that reading them in turn
+// reads from L3 or memory, not from a core's L2, as a product's packing of
+// its operands usually does. They are written, so that their pages are not
+// all the one shared zero page.
+func coldSources(n int) [][]float32 {
+	src := make([][]float32, max(2, (16<<20)/(4*n)))
+	for i := range src {
+		src[i] = make([]float32, n)
+		for j := range src[i] {
+			src[i][j] = float32(j)
+		}
+	}
+	return src
+}
+
 // BenchmarkPackB times packing one kc×nc block of B, plain and transposed,
-// under every implementation, in GB/s of packed output.
+// under every implementation, in GB/s of packed output, the source cold
+// (coldSources).
 func BenchmarkPackB(b *testing.B) {
 	for _, name := range implNames() {
 		for _, trans := range []bool{false, true} {
@@ -102,19 +129,47 @@ func BenchmarkPackB(b *testing.B) {
 				defer setImpl(name)()
 				kern := pickKernel(active.sgemm, 512, 512)
 				kc, nc := 384, 480
-				src := make([]float32, kc*nc)
 				ld := nc
 				if trans {
 					ld = kc
 				}
+				src := coldSources(kc * nc)
 				bp := make([]float32, roundUp(nc, kern.nr)*kc)
 				b.SetBytes(int64(4 * kc * nc))
 				cpu0 := cpuNs()
-				for b.Loop() {
-					packB(kern, trans, kc, nc, src, ld, 0, 0, bp)
+				for i := 0; b.Loop(); i++ {
+					packB(kern, trans, kc, nc, src[i%len(src)], ld, 0, 0, bp)
 				}
 				if cpu := cpuNs() - cpu0; cpu > 0 {
 					b.ReportMetric(float64(4*kc*nc)*float64(b.N)/cpu, "cpuGB/s")
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkPackA times packing one mc×kc block of A, plain and transposed,
+// with alpha 1, under every implementation, in GB/s of packed output, the
+// source cold (coldSources).
+func BenchmarkPackA(b *testing.B) {
+	for _, name := range implNames() {
+		for _, trans := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s/trans=%v", name, trans), func(b *testing.B) {
+				defer setImpl(name)()
+				kern := pickKernel(active.sgemm, 512, 512)
+				mc, kc := roundUp(144, kern.mr), 256
+				// The dW = Xᵀ·G products of a VJP: op(A) = Xᵀ with X a
+				// 256×784 batch (lda 784).
+				ld := 784
+				src := coldSources(256 * ld)
+				ap := make([]float32, mc*kc)
+				b.SetBytes(int64(4 * mc * kc))
+				cpu0 := cpuNs()
+				for i := 0; b.Loop(); i++ {
+					packA(kern, trans, mc, kc, 1, src[i%len(src)], ld, 0, 0, ap)
+				}
+				if cpu := cpuNs() - cpu0; cpu > 0 {
+					b.ReportMetric(float64(4*mc*kc)*float64(b.N)/cpu, "cpuGB/s")
 				}
 			})
 		}

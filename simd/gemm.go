@@ -37,11 +37,12 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	gemmDriver(active.sgemm, Threads(), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
-// Dgemm is the float64 twin of Sgemm, in pure Go: C = alpha·op(A)·op(B) + beta·C
-// with the same conventions, reference loop and argument checks.
+// Dgemm is the float64 twin of Sgemm: C = alpha·op(A)·op(B) + beta·C with the
+// same conventions, reference loop and argument checks, on the float64
+// micro-kernels of the active implementation (dgemm_amd64.go).
 func Dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
 	checkGemm("Dgemm", transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
-	gemmDriver(dgemmGeneric, Threads(), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	gemmDriver(dgemmKernels(), Threads(), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 func checkGemm(fn string, transA, transB bool, m, n, k, la, lda, lb, ldb, lc, ldc int) {
@@ -106,6 +107,15 @@ type gemmKernel[T float] struct {
 	// pack16, if not nil, transposes 16 rows for p < 16n:
 	// dst[p*ld+r] = b[r*ldb+p]; packB uses it for a transposed B.
 	pack16 func(n int, b []T, ldb int, dst []T, ld int)
+	// rowsB, if not nil, packs panels full micro-panels of a B that is not
+	// transposed, each rows steps of nr values from rows of b at stride
+	// ldb: dst[q*rows*nr+p*nr+j] = b[p*ldb+q*nr+j] for q < panels,
+	// p < rows, j < nr.
+	rowsB func(rows, panels int, b []T, ldb int, dst []T)
+	// rowsA, if not nil, packs panels full micro-panels of a transposed A,
+	// scaled: dst[q*rows*mr+p*mr+r] = alpha * a[p*lda+q*mr+r] for
+	// q < panels, p < rows, r < mr.
+	rowsA func(rows, panels int, a []T, lda int, dst []T, alpha T)
 	// direct, if not nil, is fn reading A in place, row i at a[i*lda:],
 	// instead of a packed panel, and B with row stride ldb: for p < k,
 	// i < mr, j < nr it sees a[i*lda+p] and b[p*ldb+j] where fn sees
@@ -319,10 +329,23 @@ func roundUp(x, m int) int { return (x + m - 1) / m * m }
 
 // packA copies alpha·op(A)[ic:ic+mc, pc:pc+kc] into ap as micro-panels of mr
 // rows: panel q holds, for each p, the mr values opA(ic+q·mr+r, pc+p), with
-// rows past mc set to zero.
+// rows past mc set to zero. A plain A's panels are transposes of mr rows of
+// a (packT); a transposed A's hold, for each p, mr consecutive values of row
+// pc+p of a, copied by kern.rowsA for the full panels.
 func packA[T float](kern *gemmKernel[T], trans bool, mc, kc int, alpha T, a []T, lda, ic, pc int, ap []T) {
 	mr := kern.mr
-	for q := 0; q < mc; q += mr {
+	q0 := 0
+	if trans && kern.rowsA != nil {
+		// The full panels, packAGroup at a time. Reading whole rows of the
+		// block at once, as packB does, writes 4 to 16 values to each of
+		// up to 36 panels a row, and packed a cold source some 20% slower.
+		full := mc / mr
+		for g := 0; g < full; g += packAGroup {
+			kern.rowsA(kc, min(packAGroup, full-g), a[pc*lda+ic+g*mr:], lda, ap[g*mr*kc:], alpha)
+		}
+		q0 = full * mr
+	}
+	for q := q0; q < mc; q += mr {
 		panel := ap[q*kc : (q+mr)*kc]
 		rows := min(mr, mc-q)
 		if rows < mr {
@@ -330,14 +353,7 @@ func packA[T float](kern *gemmKernel[T], trans bool, mc, kc int, alpha T, a []T,
 		}
 		if trans {
 			// opA(i, p) = a[p*lda+i]: rows of the panel are contiguous in a.
-			for p := 0; p < kc; p++ {
-				src := a[(pc+p)*lda+ic+q:]
-				src = src[:rows]
-				dst := panel[p*mr : p*mr+rows]
-				for r, v := range src {
-					dst[r] = alpha * v
-				}
-			}
+			packRowsGo(kc, rows, alpha, a[pc*lda+ic+q:], lda, panel, mr)
 			continue
 		}
 		packT(kern.pack4, rows, kc, alpha, a[(ic+q)*lda+pc:], lda, panel, mr)
@@ -349,21 +365,26 @@ func packA[T float](kern *gemmKernel[T], trans bool, mc, kc int, alpha T, a []T,
 // columns past nc set to zero. When B is transposed, column j of op(B) is row
 // j of b, and the panel is a transpose of nr rows of b: kern.pack16 and
 // kern.pack4 (with alpha 1, exact) transpose 16×16 and 4×8 blocks in
-// registers.
+// registers. Otherwise a panel holds, for each p, nr consecutive values of
+// row pc+p of b, copied by kern.rowsB for the full panels.
 func packB[T float](kern *gemmKernel[T], trans bool, kc, nc int, b []T, ldb, pc, jc int, bp []T) {
 	nr := kern.nr
-	for q := 0; q < nc; q += nr {
+	q0 := 0
+	if !trans && kern.rowsB != nil {
+		// All full panels at once, reading whole rows of the block.
+		kern.rowsB(kc, nc/nr, b[pc*ldb+jc:], ldb, bp)
+		q0 = nc / nr * nr
+	}
+	for q := q0; q < nc; q += nr {
 		panel := bp[q*kc : (q+nr)*kc]
 		cols := min(nr, nc-q)
 		if cols < nr {
 			clear(panel)
 		}
 		if !trans {
-			if cols == nr && copyRows(kc, nr, b[pc*ldb+jc+q:], ldb, panel) {
-				continue
-			}
+			src := b[pc*ldb+jc+q:]
 			for p := 0; p < kc; p++ {
-				copy(panel[p*nr:p*nr+cols], b[(pc+p)*ldb+jc+q:])
+				copy(panel[p*nr:p*nr+cols], src[p*ldb:])
 			}
 			continue
 		}
@@ -389,38 +410,23 @@ func packB[T float](kern *gemmKernel[T], trans bool, kc, nc int, b []T, ldb, pc,
 	}
 }
 
-// copyRows copies rows rows of w float32s, row p at src[p*ld:], to
-// dst[p*w:], as fixed-size array copies (one bounds check a row), for the
-// widths of the assembly kernels' tiles; it reports false, copying nothing,
-// for other widths and types.
-func copyRows[T float](rows, w int, src []T, ld int, dst []T) bool {
-	s, ok := any(src).([]float32)
-	if !ok {
-		return false
+// packRowsGo is one panel of rowsA in Go, for w values a row and any row
+// stride of dst: dst[p*stride+r] = alpha * src[p*ld+r] for p < rows, r < w.
+// packA uses it for a transposed A's partial panel and where kern.rowsA is
+// nil.
+func packRowsGo[T float](rows, w int, alpha T, src []T, ld int, dst []T, stride int) {
+	for p := 0; p < rows; p++ {
+		s := src[p*ld : p*ld+w]
+		d := dst[p*stride : p*stride+w]
+		for r, v := range s {
+			d[r] = alpha * v
+		}
 	}
-	d := any(dst).([]float32)
-	switch w {
-	case 48:
-		for p := 0; p < rows; p++ {
-			*(*[48]float32)(d[p*48:]) = *(*[48]float32)(s[p*ld:])
-		}
-	case 32:
-		for p := 0; p < rows; p++ {
-			*(*[32]float32)(d[p*32:]) = *(*[32]float32)(s[p*ld:])
-		}
-	case 24:
-		for p := 0; p < rows; p++ {
-			*(*[24]float32)(d[p*24:]) = *(*[24]float32)(s[p*ld:])
-		}
-	case 16:
-		for p := 0; p < rows; p++ {
-			*(*[16]float32)(d[p*16:]) = *(*[16]float32)(s[p*ld:])
-		}
-	default:
-		return false
-	}
-	return true
 }
+
+// packAGroup is the number of micro-panels of a transposed A that packA
+// packs at a time.
+const packAGroup = 4
 
 // packStep is the number of k steps packT transposes at a time.
 const packStep = 64

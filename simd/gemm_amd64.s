@@ -3909,3 +3909,421 @@ packT16_loop:
 packT16_done:
 	VZEROUPPER
 	RET
+
+// func packRows8AVX(rows int, panels int, src *float32, ld int, dst *float32, pstride int)
+// Requires: AVX, MMX+
+TEXT ·packRows8AVX(SB), NOSPLIT, $0-48
+	MOVQ   rows+0(FP), CX
+	MOVQ   panels+8(FP), DX
+	MOVQ   src+16(FP), SI
+	MOVQ   ld+24(FP), AX
+	SHLQ   $0x02, AX
+	MOVQ   dst+32(FP), DI
+	MOVQ   pstride+40(FP), BX
+	SHLQ   $0x02, BX
+	IMUL3Q $0x04, AX, R13
+
+packRows8AVX_row:
+	TESTQ CX, CX
+	JE    packRows8AVX_done
+	MOVQ  SI, R10
+	MOVQ  DI, R11
+	MOVQ  DX, R12
+
+packRows8AVX_panel:
+	PREFETCHT0 (R10)(R13*1)
+	PREFETCHT0 31(R10)(R13*1)
+	VMOVUPS    (R10), Y0
+	VMOVUPS    Y0, (R11)
+	ADDQ       $0x00000020, R10
+	ADDQ       BX, R11
+	DECQ       R12
+	JNE        packRows8AVX_panel
+	ADDQ       AX, SI
+	ADDQ       $0x00000020, DI
+	DECQ       CX
+	JMP        packRows8AVX_row
+
+packRows8AVX_done:
+	VZEROUPPER
+	RET
+
+// func packRows16AVX(rows int, panels int, src *float32, ld int, dst *float32, pstride int)
+// Requires: AVX, MMX+
+TEXT ·packRows16AVX(SB), NOSPLIT, $0-48
+	MOVQ   rows+0(FP), CX
+	MOVQ   panels+8(FP), DX
+	MOVQ   src+16(FP), SI
+	MOVQ   ld+24(FP), AX
+	SHLQ   $0x02, AX
+	MOVQ   dst+32(FP), DI
+	MOVQ   pstride+40(FP), BX
+	SHLQ   $0x02, BX
+	IMUL3Q $0x04, AX, R13
+
+packRows16AVX_row:
+	TESTQ CX, CX
+	JE    packRows16AVX_done
+	MOVQ  SI, R10
+	MOVQ  DI, R11
+	MOVQ  DX, R12
+
+packRows16AVX_panel:
+	PREFETCHT0 (R10)(R13*1)
+	PREFETCHT0 63(R10)(R13*1)
+	VMOVUPS    (R10), Y0
+	VMOVUPS    Y0, (R11)
+	VMOVUPS    32(R10), Y1
+	VMOVUPS    Y1, 32(R11)
+	ADDQ       $0x00000040, R10
+	ADDQ       BX, R11
+	DECQ       R12
+	JNE        packRows16AVX_panel
+	ADDQ       AX, SI
+	ADDQ       $0x00000040, DI
+	DECQ       CX
+	JMP        packRows16AVX_row
+
+packRows16AVX_done:
+	VZEROUPPER
+	RET
+
+// func packRows24AVX(rows int, panels int, src *float32, ld int, dst *float32, pstride int)
+// Requires: AVX, MMX+
+TEXT ·packRows24AVX(SB), NOSPLIT, $0-48
+	MOVQ   rows+0(FP), CX
+	MOVQ   panels+8(FP), DX
+	MOVQ   src+16(FP), SI
+	MOVQ   ld+24(FP), AX
+	SHLQ   $0x02, AX
+	MOVQ   dst+32(FP), DI
+	MOVQ   pstride+40(FP), BX
+	SHLQ   $0x02, BX
+	IMUL3Q $0x04, AX, R13
+
+packRows24AVX_row:
+	TESTQ CX, CX
+	JE    packRows24AVX_done
+	MOVQ  SI, R10
+	MOVQ  DI, R11
+	MOVQ  DX, R12
+
+packRows24AVX_panel:
+	PREFETCHT0 (R10)(R13*1)
+	PREFETCHT0 64(R10)(R13*1)
+	PREFETCHT0 95(R10)(R13*1)
+	VMOVUPS    (R10), Y0
+	VMOVUPS    Y0, (R11)
+	VMOVUPS    32(R10), Y1
+	VMOVUPS    Y1, 32(R11)
+	VMOVUPS    64(R10), Y2
+	VMOVUPS    Y2, 64(R11)
+	ADDQ       $0x00000060, R10
+	ADDQ       BX, R11
+	DECQ       R12
+	JNE        packRows24AVX_panel
+	ADDQ       AX, SI
+	ADDQ       $0x00000060, DI
+	DECQ       CX
+	JMP        packRows24AVX_row
+
+packRows24AVX_done:
+	VZEROUPPER
+	RET
+
+// func packRows32AVX(rows int, panels int, src *float32, ld int, dst *float32, pstride int)
+// Requires: AVX, MMX+
+TEXT ·packRows32AVX(SB), NOSPLIT, $0-48
+	MOVQ   rows+0(FP), CX
+	MOVQ   panels+8(FP), DX
+	MOVQ   src+16(FP), SI
+	MOVQ   ld+24(FP), AX
+	SHLQ   $0x02, AX
+	MOVQ   dst+32(FP), DI
+	MOVQ   pstride+40(FP), BX
+	SHLQ   $0x02, BX
+	IMUL3Q $0x04, AX, R13
+
+packRows32AVX_row:
+	TESTQ CX, CX
+	JE    packRows32AVX_done
+	MOVQ  SI, R10
+	MOVQ  DI, R11
+	MOVQ  DX, R12
+
+packRows32AVX_panel:
+	PREFETCHT0 (R10)(R13*1)
+	PREFETCHT0 64(R10)(R13*1)
+	PREFETCHT0 127(R10)(R13*1)
+	VMOVUPS    (R10), Y0
+	VMOVUPS    Y0, (R11)
+	VMOVUPS    32(R10), Y1
+	VMOVUPS    Y1, 32(R11)
+	VMOVUPS    64(R10), Y2
+	VMOVUPS    Y2, 64(R11)
+	VMOVUPS    96(R10), Y3
+	VMOVUPS    Y3, 96(R11)
+	ADDQ       $0x00000080, R10
+	ADDQ       BX, R11
+	DECQ       R12
+	JNE        packRows32AVX_panel
+	ADDQ       AX, SI
+	ADDQ       $0x00000080, DI
+	DECQ       CX
+	JMP        packRows32AVX_row
+
+packRows32AVX_done:
+	VZEROUPPER
+	RET
+
+// func packRows48AVX(rows int, panels int, src *float32, ld int, dst *float32, pstride int)
+// Requires: AVX, MMX+
+TEXT ·packRows48AVX(SB), NOSPLIT, $0-48
+	MOVQ   rows+0(FP), CX
+	MOVQ   panels+8(FP), DX
+	MOVQ   src+16(FP), SI
+	MOVQ   ld+24(FP), AX
+	SHLQ   $0x02, AX
+	MOVQ   dst+32(FP), DI
+	MOVQ   pstride+40(FP), BX
+	SHLQ   $0x02, BX
+	IMUL3Q $0x04, AX, R13
+
+packRows48AVX_row:
+	TESTQ CX, CX
+	JE    packRows48AVX_done
+	MOVQ  SI, R10
+	MOVQ  DI, R11
+	MOVQ  DX, R12
+
+packRows48AVX_panel:
+	PREFETCHT0 (R10)(R13*1)
+	PREFETCHT0 64(R10)(R13*1)
+	PREFETCHT0 128(R10)(R13*1)
+	PREFETCHT0 191(R10)(R13*1)
+	VMOVUPS    (R10), Y0
+	VMOVUPS    Y0, (R11)
+	VMOVUPS    32(R10), Y1
+	VMOVUPS    Y1, 32(R11)
+	VMOVUPS    64(R10), Y2
+	VMOVUPS    Y2, 64(R11)
+	VMOVUPS    96(R10), Y3
+	VMOVUPS    Y3, 96(R11)
+	VMOVUPS    128(R10), Y4
+	VMOVUPS    Y4, 128(R11)
+	VMOVUPS    160(R10), Y5
+	VMOVUPS    Y5, 160(R11)
+	ADDQ       $0x000000c0, R10
+	ADDQ       BX, R11
+	DECQ       R12
+	JNE        packRows48AVX_panel
+	ADDQ       AX, SI
+	ADDQ       $0x000000c0, DI
+	DECQ       CX
+	JMP        packRows48AVX_row
+
+packRows48AVX_done:
+	VZEROUPPER
+	RET
+
+// func packRowsScale4AVX(rows int, panels int, src *float32, ld int, dst *float32, pstride int, alpha float32)
+// Requires: AVX, MMX+
+TEXT ·packRowsScale4AVX(SB), NOSPLIT, $0-52
+	MOVQ         rows+0(FP), CX
+	MOVQ         panels+8(FP), DX
+	MOVQ         src+16(FP), SI
+	MOVQ         ld+24(FP), AX
+	SHLQ         $0x02, AX
+	MOVQ         dst+32(FP), DI
+	MOVQ         pstride+40(FP), BX
+	SHLQ         $0x02, BX
+	IMUL3Q       $0x04, AX, R13
+	VBROADCASTSS alpha+48(FP), Y15
+
+packRowsScale4AVX_row:
+	TESTQ CX, CX
+	JE    packRowsScale4AVX_done
+	MOVQ  SI, R10
+	MOVQ  DI, R11
+	MOVQ  DX, R12
+
+packRowsScale4AVX_panel:
+	PREFETCHT0 (R10)(R13*1)
+	PREFETCHT0 15(R10)(R13*1)
+	VMULPS     (R10), X15, X0
+	VMOVUPS    X0, (R11)
+	ADDQ       $0x00000010, R10
+	ADDQ       BX, R11
+	DECQ       R12
+	JNE        packRowsScale4AVX_panel
+	ADDQ       AX, SI
+	ADDQ       $0x00000010, DI
+	DECQ       CX
+	JMP        packRowsScale4AVX_row
+
+packRowsScale4AVX_done:
+	VZEROUPPER
+	RET
+
+// func packRowsScale6AVX(rows int, panels int, src *float32, ld int, dst *float32, pstride int, alpha float32)
+// Requires: AVX, MMX+
+TEXT ·packRowsScale6AVX(SB), NOSPLIT, $0-52
+	MOVQ         rows+0(FP), CX
+	MOVQ         panels+8(FP), DX
+	MOVQ         src+16(FP), SI
+	MOVQ         ld+24(FP), AX
+	SHLQ         $0x02, AX
+	MOVQ         dst+32(FP), DI
+	MOVQ         pstride+40(FP), BX
+	SHLQ         $0x02, BX
+	IMUL3Q       $0x04, AX, R13
+	VBROADCASTSS alpha+48(FP), Y15
+
+packRowsScale6AVX_row:
+	TESTQ CX, CX
+	JE    packRowsScale6AVX_done
+	MOVQ  SI, R10
+	MOVQ  DI, R11
+	MOVQ  DX, R12
+
+packRowsScale6AVX_panel:
+	PREFETCHT0 (R10)(R13*1)
+	PREFETCHT0 23(R10)(R13*1)
+	VMULPS     (R10), X15, X0
+	VMOVUPS    X0, (R11)
+	VMOVSD     16(R10), X1
+	VMULPS     X1, X15, X1
+	VMOVSD     X1, 16(R11)
+	ADDQ       $0x00000018, R10
+	ADDQ       BX, R11
+	DECQ       R12
+	JNE        packRowsScale6AVX_panel
+	ADDQ       AX, SI
+	ADDQ       $0x00000018, DI
+	DECQ       CX
+	JMP        packRowsScale6AVX_row
+
+packRowsScale6AVX_done:
+	VZEROUPPER
+	RET
+
+// func packRowsScale8AVX(rows int, panels int, src *float32, ld int, dst *float32, pstride int, alpha float32)
+// Requires: AVX, MMX+
+TEXT ·packRowsScale8AVX(SB), NOSPLIT, $0-52
+	MOVQ         rows+0(FP), CX
+	MOVQ         panels+8(FP), DX
+	MOVQ         src+16(FP), SI
+	MOVQ         ld+24(FP), AX
+	SHLQ         $0x02, AX
+	MOVQ         dst+32(FP), DI
+	MOVQ         pstride+40(FP), BX
+	SHLQ         $0x02, BX
+	IMUL3Q       $0x04, AX, R13
+	VBROADCASTSS alpha+48(FP), Y15
+
+packRowsScale8AVX_row:
+	TESTQ CX, CX
+	JE    packRowsScale8AVX_done
+	MOVQ  SI, R10
+	MOVQ  DI, R11
+	MOVQ  DX, R12
+
+packRowsScale8AVX_panel:
+	PREFETCHT0 (R10)(R13*1)
+	PREFETCHT0 31(R10)(R13*1)
+	VMULPS     (R10), Y15, Y0
+	VMOVUPS    Y0, (R11)
+	ADDQ       $0x00000020, R10
+	ADDQ       BX, R11
+	DECQ       R12
+	JNE        packRowsScale8AVX_panel
+	ADDQ       AX, SI
+	ADDQ       $0x00000020, DI
+	DECQ       CX
+	JMP        packRowsScale8AVX_row
+
+packRowsScale8AVX_done:
+	VZEROUPPER
+	RET
+
+// func packRowsScale12AVX(rows int, panels int, src *float32, ld int, dst *float32, pstride int, alpha float32)
+// Requires: AVX, MMX+
+TEXT ·packRowsScale12AVX(SB), NOSPLIT, $0-52
+	MOVQ         rows+0(FP), CX
+	MOVQ         panels+8(FP), DX
+	MOVQ         src+16(FP), SI
+	MOVQ         ld+24(FP), AX
+	SHLQ         $0x02, AX
+	MOVQ         dst+32(FP), DI
+	MOVQ         pstride+40(FP), BX
+	SHLQ         $0x02, BX
+	IMUL3Q       $0x04, AX, R13
+	VBROADCASTSS alpha+48(FP), Y15
+
+packRowsScale12AVX_row:
+	TESTQ CX, CX
+	JE    packRowsScale12AVX_done
+	MOVQ  SI, R10
+	MOVQ  DI, R11
+	MOVQ  DX, R12
+
+packRowsScale12AVX_panel:
+	PREFETCHT0 (R10)(R13*1)
+	PREFETCHT0 47(R10)(R13*1)
+	VMULPS     (R10), Y15, Y0
+	VMOVUPS    Y0, (R11)
+	VMULPS     32(R10), X15, X1
+	VMOVUPS    X1, 32(R11)
+	ADDQ       $0x00000030, R10
+	ADDQ       BX, R11
+	DECQ       R12
+	JNE        packRowsScale12AVX_panel
+	ADDQ       AX, SI
+	ADDQ       $0x00000030, DI
+	DECQ       CX
+	JMP        packRowsScale12AVX_row
+
+packRowsScale12AVX_done:
+	VZEROUPPER
+	RET
+
+// func packRowsScale16AVX(rows int, panels int, src *float32, ld int, dst *float32, pstride int, alpha float32)
+// Requires: AVX, MMX+
+TEXT ·packRowsScale16AVX(SB), NOSPLIT, $0-52
+	MOVQ         rows+0(FP), CX
+	MOVQ         panels+8(FP), DX
+	MOVQ         src+16(FP), SI
+	MOVQ         ld+24(FP), AX
+	SHLQ         $0x02, AX
+	MOVQ         dst+32(FP), DI
+	MOVQ         pstride+40(FP), BX
+	SHLQ         $0x02, BX
+	IMUL3Q       $0x04, AX, R13
+	VBROADCASTSS alpha+48(FP), Y15
+
+packRowsScale16AVX_row:
+	TESTQ CX, CX
+	JE    packRowsScale16AVX_done
+	MOVQ  SI, R10
+	MOVQ  DI, R11
+	MOVQ  DX, R12
+
+packRowsScale16AVX_panel:
+	PREFETCHT0 (R10)(R13*1)
+	PREFETCHT0 63(R10)(R13*1)
+	VMULPS     (R10), Y15, Y0
+	VMOVUPS    Y0, (R11)
+	VMULPS     32(R10), Y15, Y1
+	VMOVUPS    Y1, 32(R11)
+	ADDQ       $0x00000040, R10
+	ADDQ       BX, R11
+	DECQ       R12
+	JNE        packRowsScale16AVX_panel
+	ADDQ       AX, SI
+	ADDQ       $0x00000040, DI
+	DECQ       CX
+	JMP        packRowsScale16AVX_row
+
+packRowsScale16AVX_done:
+	VZEROUPPER
+	RET

@@ -399,6 +399,72 @@ func TestPackT(t *testing.T) {
 	}
 }
 
+// TestPackRows requires each kernel's row packers, rowsB (micro-panels of
+// a plain B's nr columns) and rowsA (of a transposed A's mr rows, scaled),
+// to give bitwise what their Go twins give, a plain copy and packRowsGo,
+// for every row count past 4 and a few past a kc block, for 1 to 5 panels
+// at once and row strides past their width, on values that include signed
+// zeros, infinities, subnormals and quiet and signaling NaNs with payloads,
+// leaving the source and the rest of dst alone.
+func TestPackRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	special := []float32{0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1)),
+		math.Float32frombits(1), math.Float32frombits(0x807fffff), math.Float32frombits(0x7fc12345),
+		math.Float32frombits(0xffc00001), math.Float32frombits(0x7f800001), math.MaxFloat32, -math.SmallestNonzeroFloat32}
+	for _, im := range impls {
+		for _, kern := range im.sgemm {
+			if kern.rowsA == nil && kern.rowsB == nil {
+				continue
+			}
+			for _, rows := range append(seq(0, 13), 63, 64, 65, 383, 384) {
+				for _, isA := range []bool{false, true} {
+					for panels := 0; panels <= 5; panels++ {
+						w, alpha := kern.nr, float32(1)
+						if isA {
+							w, alpha = kern.mr, []float32{1, -0.5, 2.25, -1}[rng.IntN(4)]
+						}
+						cols := panels * w
+						ld := max(1, cols) + []int{0, 1, 3, 17}[rng.IntN(4)]
+						src := matrix(rng, rows, cols, ld, 0)
+						for i := 0; i < rows*cols/8; i++ {
+							src[rng.IntN(rows)*ld+rng.IntN(cols)] = special[rng.IntN(len(special))]
+						}
+						src0 := append([]float32(nil), src...)
+						got := matrix(rng, 1, rows*cols, rows*cols, 0)
+						want := append([]float32(nil), got...)
+						for q := 0; q < panels && rows > 0; q++ {
+							panel := want[q*rows*w:]
+							if isA {
+								packRowsGo(rows, w, alpha, src[q*w:], ld, panel, w)
+								continue
+							}
+							for p := 0; p < rows; p++ {
+								copy(panel[p*w:(p+1)*w], src[p*ld+q*w:])
+							}
+						}
+						if isA {
+							kern.rowsA(rows, panels, src, ld, got, alpha)
+						} else {
+							kern.rowsB(rows, panels, src, ld, got)
+						}
+						for i := range got {
+							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+								t.Fatalf("%s %dx%d rowsA=%v rows=%d panels=%d ld=%d alpha=%v: dst[%d]=%#x, want %#x",
+									im.name, kern.mr, kern.nr, isA, rows, panels, ld, alpha, i, math.Float32bits(got[i]), math.Float32bits(want[i]))
+							}
+						}
+						for i := range src {
+							if math.Float32bits(src[i]) != math.Float32bits(src0[i]) {
+								t.Fatalf("%s %dx%d rowsA=%v rows=%d panels=%d: src[%d] changed", im.name, kern.mr, kern.nr, isA, rows, panels, i)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
 // TestParallel requires parallel to run f(t) exactly once for each t <
 // threads, on the team (after it has parked, too) and on fresh goroutines
 // when the team is busy with a concurrent call.

@@ -25,6 +25,7 @@ func genGemm() {
 	}
 	genPack()
 	genPack16()
+	genRows()
 }
 
 // genKernel emits the micro-kernel

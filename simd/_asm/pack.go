@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
@@ -180,6 +182,134 @@ func genPack16() {
 	DECQ(n)
 	JMP(LabelRef("packT16_loop"))
 	Label("packT16_done")
+	VZEROUPPER()
+	RET()
+}
+
+// Row widths of the packers genRows emits: the B micro-panel widths of the
+// kernels (plain copies) and their A micro-panel heights (scaled copies,
+// for a transposed A).
+var (
+	rowsCopyWidths  = []int{8, 16, 24, 32, 48}
+	rowsScaleWidths = []int{4, 6, 8, 12, 16}
+)
+
+// rowsAhead is how many rows ahead of the one it packs genRows prefetches
+// (0, 4 and 12 were tried, 4 and 12 alike).
+const rowsAhead = 4
+
+// genRows emits, for each width W of rowsCopyWidths,
+//
+//	func packRows<W>AVX(rows, panels int, src *float32, ld int, dst *float32, pstride int)
+//
+// which packs panels adjacent micro-panels of W columns of a row-major
+// matrix (a B that is not transposed), each a contiguous block of rows·W
+// values: for p < rows, q < panels, j < W:
+// dst[q*pstride+p*W+j] = src[p*ld+q*W+j]; and for each W of rowsScaleWidths
+//
+//	func packRowsScale<W>AVX(rows, panels int, src *float32, ld int, dst *float32, pstride int, alpha float32)
+//
+// which stores alpha * src[p*ld+q*W+j] instead (micro-panels of a transposed
+// A). They go through src row by row, each row whole (panels·W values in a
+// row), so that the hardware prefetchers see one sequential stream a row,
+// and prefetch the row rowsAhead further on. Chunks of 8, 4 and 2 floats,
+// AVX only, so the AVX2 kernels use them too.
+func genRows() {
+	for _, w := range rowsCopyWidths {
+		genRowsW(w, false)
+	}
+	for _, w := range rowsScaleWidths {
+		genRowsW(w, true)
+	}
+}
+
+func genRowsW(w int, scale bool) {
+	name := fmt.Sprintf("packRows%dAVX", w)
+	if scale {
+		name = fmt.Sprintf("packRowsScale%dAVX", w)
+		TEXT(name, NOSPLIT, "func(rows, panels int, src *float32, ld int, dst *float32, pstride int, alpha float32)")
+		Doc(fmt.Sprintf("%s packs panels of rows of %d floats, scaled: dst[q*pstride+p*%d+j] = alpha * src[p*ld+q*%d+j].", name, w, w, w))
+	} else {
+		TEXT(name, NOSPLIT, "func(rows, panels int, src *float32, ld int, dst *float32, pstride int)")
+		Doc(fmt.Sprintf("%s packs panels of rows of %d floats: dst[q*pstride+p*%d+j] = src[p*ld+q*%d+j].", name, w, w, w))
+	}
+	n := Load(Param("rows"), RCX)
+	panels := Load(Param("panels"), RDX)
+	src := Load(Param("src"), RSI)
+	ld := Load(Param("ld"), RAX)
+	SHLQ(Imm(2), ld)
+	dst := Load(Param("dst"), RDI)
+	ps := Load(Param("pstride"), RBX)
+	SHLQ(Imm(2), ps)
+	ahead := R13
+	IMUL3Q(Imm(uint64(rowsAhead)), ld, ahead)
+	alpha := Y15
+	if scale {
+		al, err := Param("alpha").Resolve()
+		if err != nil {
+			panic(err)
+		}
+		VBROADCASTSS(al.Addr, alpha)
+	}
+	// chunks of the row: (offset, floats).
+	var chunks [][2]int
+	for off := 0; off < w; {
+		c := 8
+		for c > w-off {
+			c /= 2
+		}
+		chunks = append(chunks, [2]int{off, c})
+		off += c
+	}
+	s, d, q := R10, R11, R12
+	ys := []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14}
+	Label(name + "_row")
+	TESTQ(n, n)
+	JE(LabelRef(name + "_done"))
+	MOVQ(src, s)
+	MOVQ(dst, d)
+	MOVQ(panels, q)
+	Label(name + "_panel")
+	// The lines of this stretch of the row rowsAhead rows on.
+	for off := 0; off < 4*w; off += 64 {
+		PREFETCHT0(Mem{Base: s, Index: ahead, Scale: 1, Disp: off})
+	}
+	PREFETCHT0(Mem{Base: s, Index: ahead, Scale: 1, Disp: 4*w - 1})
+	for i, ch := range chunks {
+		var r Register = ys[i]
+		if ch[1] <= 4 {
+			r = ys[i].AsX()
+		}
+		sm, dm := Mem{Base: s, Disp: 4 * ch[0]}, Mem{Base: d, Disp: 4 * ch[0]}
+		switch ch[1] {
+		case 8, 4:
+			if scale && ch[1] == 8 {
+				VMULPS(sm, alpha, r)
+			} else if scale {
+				VMULPS(sm, alpha.AsX(), r)
+			} else {
+				VMOVUPS(sm, r)
+			}
+			VMOVUPS(r, dm)
+		case 2:
+			VMOVSD(sm, r)
+			if scale {
+				VMULPS(r, alpha.AsX(), r)
+			}
+			VMOVSD(r, dm)
+		default:
+			panic("odd width")
+		}
+	}
+	ADDQ(U32(4*w), s)
+	ADDQ(ps, d)
+	DECQ(q)
+	JNE(LabelRef(name + "_panel"))
+	ADDQ(ld, src)
+	ADDQ(U32(4*w), dst)
+	DECQ(n)
+	JMP(LabelRef(name + "_row"))
+	Label(name + "_done")
 	VZEROUPPER()
 	RET()
 }
