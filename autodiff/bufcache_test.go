@@ -3,11 +3,13 @@ package autodiff_test
 import (
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 
 	"github.com/onnx-adapt/onnx-adapt/autodiff"
+	"github.com/onnx-adapt/onnx-adapt/onnximport"
 )
 
 // bufTestGraph has kernels that draw on the sweep buffers (Gemm, Elu,
@@ -248,5 +250,109 @@ func TestSweepBuffersConcurrent(t *testing.T) {
 	close(errs)
 	for msg := range errs {
 		t.Fatal(msg)
+	}
+}
+
+// TestForwardBuffersReused checks forward sweeps on released tapes'
+// buffers and on NaN-filled ones: each gives bitwise a fresh engine's
+// values (a kernel that left part of a reused block unwritten would show
+// a NaN or the last sweep's values),
+// tapes still held keep their values through later sweeps, and JVPs on a
+// held tape are unaffected; on bufTestGraph, vjpTestGraph's CNN and the
+// shipped digits CNN (Conv, BatchNormalization, MaxPool, Gemm).
+func TestForwardBuffersReused(t *testing.T) {
+	cnn, err := onnximport.Load(filepath.Join("..", "models", "digits-cnn", "model.onnx"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, g := range map[string]*autodiff.Graph{"mlp": bufTestGraph(), "cnn": vjpTestGraph(), "digits-cnn": cnn} {
+		t.Run(name, func(t *testing.T) { testForwardBuffers(t, g) })
+	}
+}
+
+func testForwardBuffers(t *testing.T, g *autodiff.Graph) {
+	rng := rand.New(rand.NewPCG(6, 1))
+	e, err := autodiff.NewEngine[float32](g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	input := func(b int) *autodiff.Tensor[float32] {
+		x := autodiff.New[float32](append([]int{b}, g.Values[g.Inputs[0]].Shape[1:]...)...)
+		for i := range x.Data {
+			x.Data[i] = float32(rng.NormFloat64())
+		}
+		return x
+	}
+	values := func(tp *autodiff.Tape[float32]) [][]float32 {
+		var vs [][]float32
+		for id := range g.Values {
+			if v := tp.Value(id); v != nil {
+				vs = append(vs, slices.Clone(v.Data))
+			}
+		}
+		return vs
+	}
+	bits := func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }
+	held, err := e.Forward(input(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	heldVals := values(held)
+	dirs := make([]*autodiff.Tensor[float32], len(e.Active()))
+	for j, id := range e.Active() {
+		dirs[j] = autodiff.New[float32](autodiff.BlockShape(1, e.Param(id).Shape)...)
+		for i := range dirs[j].Data {
+			dirs[j].Data[i] = float32(rng.NormFloat64())
+		}
+	}
+	heldJVP, err := e.JVP(held, 1, dirs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	heldJVP = cloneAll(heldJVP)
+	for round := range 6 {
+		fresh, err := autodiff.NewEngine[float32](g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := input(5 + round%2) // shapes alternate: blocks of both sizes are kept
+		want, err := fresh.Forward(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lens []int
+		for _, v := range values(want) {
+			lens = append(lens, len(v))
+		}
+		autodiff.PoisonBuffers(e, lens...)
+		got, err := e.Forward(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wv, gv := values(want), values(got)
+		for i := range wv {
+			if !slices.EqualFunc(gv[i], wv[i], bits) {
+				t.Fatalf("round %d: value %d differs from a fresh engine's", round, i)
+			}
+		}
+		if round%3 != 2 {
+			got.Release()
+			got.Release() // a second release gives nothing back twice
+		}
+		for i, v := range values(held) {
+			if !slices.Equal(v, heldVals[i]) {
+				t.Fatalf("round %d: a value of a held tape changed", round)
+			}
+		}
+		u, err := e.JVP(held, 1, dirs, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range u {
+			if !slices.EqualFunc(u[i].Data, heldJVP[i].Data, bits) {
+				t.Fatalf("round %d: JVP on the held tape changed", round)
+			}
+		}
+		e.Release(u...)
 	}
 }

@@ -1,6 +1,9 @@
 package autodiff
 
-import "fmt"
+import (
+	"fmt"
+	"unsafe"
+)
 
 // Convolutions: Conv and ConvTranspose, by im2col and GEMM.
 //
@@ -229,12 +232,67 @@ func (g *convGeom) colIndex() []int32 {
 // fits an int32 below it).
 const convIndexMax = 1 << 18
 
+// unfolder writes chunks of images as columns (unfold), by the cheapest
+// of four ways for the geometry:
+//
+//   - direct geometries copy each channel's plane;
+//   - with unit stride along the last axis and no negative padding, the
+//     chunk is first copied into padded images zp, zero outside the input
+//     (seg), and every row of cols is then a set of contiguous segments of
+//     ys[2] elements of zp: no bounds to test per element;
+//   - other small images gather through colIndex's table (idx);
+//   - the rest run im2col per image.
+type unfolder[T Float] struct {
+	g   *convGeom
+	idx []int32
+	zp  *[]T // seg: nb padded images [cz, pz...], from the scratch pool
+	pz  [3]int
+}
+
+// newUnfolder prepares the unfolding of chunks of at most nb images; the
+// caller calls release when done.
+func newUnfolder[T Float](g *convGeom, nb int) *unfolder[T] {
+	u := &unfolder[T]{g: g}
+	if g.direct {
+		return u
+	}
+	seg := g.s[2] == 1 && g.p[0] >= 0 && g.p[1] >= 0 && g.p[2] >= 0
+	if seg {
+		// The padded extent of axis i holds the input, offset by the
+		// padding, and the furthest tap of the last output.
+		n := nb * g.cz
+		for i := range u.pz {
+			u.pz[i] = max(g.zs[i]+g.p[i], (g.ys[i]-1)*g.s[i]+(g.k[i]-1)*g.d[i]+1)
+			n *= u.pz[i]
+		}
+		if n <= convChunkElems {
+			u.zp = getScratch[T](n)
+			clear(*u.zp) // the padding stays zero: chunks write only the inside
+			return u
+		}
+	}
+	u.idx = g.colIndex()
+	return u
+}
+
+func (u *unfolder[T]) release() {
+	if u.zp != nil {
+		putScratch(u.zp)
+		u.zp = nil
+	}
+}
+
 // unfold writes images i0 … i0+nb−1 of z as cols [cz·kprod, nb·ysz],
-// image i's columns starting at column i·ysz; idx is g.colIndex() or nil.
-func unfold[T Float](g *convGeom, z []T, i0, nb int, cols []T, idx []int32) {
+// image i's columns starting at column i·ysz.
+func (u *unfolder[T]) unfold(z []T, i0, nb int, cols []T) {
+	g := u.g
 	ld, img := nb*g.ysz, g.cz*g.zsz
+	if u.zp != nil {
+		u.unfoldSeg(z[i0*img:(i0+nb)*img], nb, cols)
+		return
+	}
 	var zp []T
-	if idx != nil && !g.direct {
+	if u.idx != nil {
 		zp = make([]T, img+1)
 	}
 	for i := 0; i < nb; i++ {
@@ -244,15 +302,93 @@ func unfold[T Float](g *convGeom, z []T, i0, nb int, cols []T, idx []int32) {
 			for c := 0; c < g.cz; c++ {
 				copy(cols[c*ld+i*g.ysz:c*ld+(i+1)*g.ysz], zi[c*g.zsz:(c+1)*g.zsz])
 			}
-		case idx != nil:
+		case u.idx != nil:
 			// zp is the image followed by a zero, which the padding's
 			// −1 reads as −1 + len(zp): a gather without branches.
 			copy(zp, zi)
-			for row := 0; row*g.ysz < len(idx); row++ {
-				gatherPad(cols[row*ld+i*g.ysz:row*ld+(i+1)*g.ysz], zp, idx[row*g.ysz:(row+1)*g.ysz])
+			for row := 0; row*g.ysz < len(u.idx); row++ {
+				gatherPad(cols[row*ld+i*g.ysz:row*ld+(i+1)*g.ysz], zp, u.idx[row*g.ysz:(row+1)*g.ysz])
 			}
 		default:
 			im2col(g, zi, cols[i*g.ysz:], ld)
+		}
+	}
+}
+
+// unfoldSeg is unfold through the padded images: z holds the nb images,
+// and cols[(c, k), (i, o)] = zp[i, c, o·s + k·d] (padded coordinates),
+// ys[2] consecutive elements of zp for each (c, k, i, o0, o1).
+func (u *unfolder[T]) unfoldSeg(z []T, nb int, cols []T) {
+	g, pz := u.g, u.pz
+	psz := pz[0] * pz[1] * pz[2]
+	zp := *u.zp
+	// The inside of the padded images: rows of zs[2] elements.
+	for ic := 0; ic < nb*g.cz; ic++ {
+		src := z[ic*g.zsz : (ic+1)*g.zsz]
+		for a0 := 0; a0 < g.zs[0]; a0++ {
+			dst := zp[ic*psz+((a0+g.p[0])*pz[1]+g.p[1])*pz[2]+g.p[2]:]
+			copyRuns(dst, src[a0*g.zs[1]*g.zs[2]:], g.zs[2], 1, g.zs[1], 0, pz[2], 0, g.zs[2])
+		}
+	}
+	ld := nb * g.ysz
+	row := 0
+	for c := 0; c < g.cz; c++ {
+		for k0 := 0; k0 < g.k[0]; k0++ {
+			for k1 := 0; k1 < g.k[1]; k1++ {
+				for k2 := 0; k2 < g.k[2]; k2++ {
+					dst := cols[row*ld : (row+1)*ld]
+					for o0 := 0; o0 < g.ys[0]; o0++ {
+						off := c*psz + ((o0*g.s[0]+k0*g.d[0])*pz[1]+k1*g.d[1])*pz[2] + k2*g.d[2]
+						// (image i, o1) → dst[i·ysz + (o0·ys1 + o1)·ys2], zp[off + i·cz·psz + o1·s1·pz2]
+						copyRuns(dst[o0*g.ys[1]*g.ys[2]:], zp[off:], g.ys[2], nb, g.ys[1], g.ysz, g.ys[2], g.cz*psz, g.s[1]*pz[2])
+					}
+					row++
+				}
+			}
+		}
+	}
+}
+
+// copyRuns copies n1·n2 runs of w elements: the run (a, b) from
+// src[a·ss1 + b·ss2] to dst[a·ds1 + b·ds2] (strides ≥ 0). Runs of 16 or
+// 32 bytes, the rows of small images, move as 16-byte words, the longer
+// of the two loops inside; the bounds are checked once, for the last run.
+func copyRuns[T Float](dst, src []T, w, n1, n2, ds1, ds2, ss1, ss2 int) {
+	if n1 <= 0 || n2 <= 0 || w <= 0 {
+		return
+	}
+	_ = dst[(n1-1)*ds1+(n2-1)*ds2+w-1]
+	_ = src[(n1-1)*ss1+(n2-1)*ss2+w-1]
+	size := int(unsafe.Sizeof(T(0)))
+	bytes := w * size
+	if bytes != 16 && bytes != 32 {
+		for a := 0; a < n1; a++ {
+			d, s := dst[a*ds1:], src[a*ss1:]
+			for b := 0; b < n2; b++ {
+				copy(d[b*ds2:b*ds2+w], s[b*ss2:b*ss2+w])
+			}
+		}
+		return
+	}
+	if n1 > n2 {
+		n1, n2, ds1, ds2, ss1, ss2 = n2, n1, ds2, ds1, ss2, ss1
+	}
+	ds1, ds2, ss1, ss2 = ds1*size, ds2*size, ss1*size, ss2*size
+	d0, s0 := unsafe.Pointer(unsafe.SliceData(dst)), unsafe.Pointer(unsafe.SliceData(src))
+	type word = [16]byte
+	// The pointers step to existing runs only (never one past the last,
+	// which checkptr rejects).
+	for a := 0; a < n1; a++ {
+		d, s := unsafe.Add(d0, a*ds1), unsafe.Add(s0, a*ss1)
+		for b := 1; ; b++ {
+			*(*word)(d) = *(*word)(s)
+			if bytes == 32 {
+				*(*word)(unsafe.Add(d, 16)) = *(*word)(unsafe.Add(s, 16))
+			}
+			if b == n2 {
+				break
+			}
+			d, s = unsafe.Add(d, ds2), unsafe.Add(s, ss2)
 		}
 	}
 }
@@ -300,27 +436,37 @@ func gatherImages[T Float](x []T, i0, nb, ch, sp int, dst []T) {
 }
 
 // scatterImages is the inverse of gatherImages: it writes (add=false) or
-// adds (add=true) src [ch, nb·sp] into images i0 … i0+nb−1 of x.
-func scatterImages[T Float](src, x []T, i0, nb, ch, sp int, add bool) {
+// adds (add=true) src [ch, nb·sp] into images i0 … i0+nb−1 of x. With a
+// bias b [ch] (nil for none), it writes src + b[c] instead.
+func scatterImages[T Float](src, x []T, i0, nb, ch, sp int, add bool, b []T) {
 	ld := nb * sp
 	for i := 0; i < nb; i++ {
 		xi := x[(i0+i)*ch*sp:]
 		for c := 0; c < ch; c++ {
 			s, d := src[c*ld+i*sp:c*ld+(i+1)*sp], xi[c*sp:(c+1)*sp]
-			if !add {
+			switch {
+			case b != nil:
+				v := b[c]
+				d = d[:len(s)]
+				for e, u := range s {
+					d[e] = u + v
+				}
+			case add:
+				d = d[:len(s)]
+				for e, u := range s {
+					d[e] += u
+				}
+			default:
 				copy(d, s)
-				continue
-			}
-			for e, v := range s {
-				d[e] += v
 			}
 		}
 	}
 }
 
-// convForward sets y = conv(z, w) for every image of z (b images
-// [cz, zs...] into y's [cy, ys...]).
-func convForward[T Float](g *convGeom, z, w, y []T) {
+// convForward sets y = conv(z, w) + bias for every image of z (b
+// images [cz, zs...] into y's [cy, ys...]); bias [cy] may be nil. The bias
+// is added to the finished products, as convAddBias does.
+func convForward[T Float](g *convGeom, z, w, bias, y []T) {
 	b := len(z) / (g.cz * g.zsz)
 	if nb := g.chunk(b, max(g.cz*g.kprod, g.cy)); nb > 1 {
 		colsp := getScratch[T](g.cz * g.kprod * nb * g.ysz)
@@ -329,15 +475,16 @@ func convForward[T Float](g *convGeom, z, w, y []T) {
 		tmpp := getScratch[T](g.cy * nb * g.ysz)
 		defer putScratch(tmpp)
 		tmp := *tmpp
-		idx := g.colIndex()
+		u := newUnfolder[T](g, nb)
+		defer u.release()
 		for i0 := 0; i0 < b; i0 += nb {
 			n := min(nb, b-i0)
 			ld := n * g.ysz
-			unfold(g, z, i0, n, cols, idx)
+			u.unfold(z, i0, n, cols)
 			for gr := 0; gr < g.group; gr++ {
 				gemm(false, false, g.cyg, ld, g.ckg, 1, w[gr*g.cyg*g.ckg:], g.ckg, cols[gr*g.ckg*ld:], ld, 0, tmp[gr*g.cyg*ld:], ld)
 			}
-			scatterImages(tmp, y, i0, n, g.cy, g.ysz, false)
+			scatterImages(tmp, y, i0, n, g.cy, g.ysz, false, bias)
 		}
 		return
 	}
@@ -350,6 +497,9 @@ func convForward[T Float](g *convGeom, z, w, y []T) {
 		for gr := 0; gr < g.group; gr++ {
 			gemm(false, false, g.cyg, g.ysz, g.ckg, 1, w[gr*g.cyg*g.ckg:], g.ckg, cols[gr*g.ckg*g.ysz:], g.ysz, 0, yi[gr*g.cyg*g.ysz:], g.ysz)
 		}
+	}
+	if bias != nil {
+		convAddBias(y[:b*g.cy*g.ysz], bias, g.cy, g.ysz, 0)
 	}
 }
 
@@ -374,7 +524,7 @@ func convBackData[T Float](g *convGeom, y, w, z []T) {
 				gemm(true, false, g.ckg, ld, g.cyg, 1, w[gr*g.cyg*g.ckg:], g.ckg, ys[gr*g.cyg*ld:], ld, 0, cols[gr*g.ckg*ld:], ld)
 			}
 			if g.direct { // cols are the images themselves, side by side
-				scatterImages(cols, z, i0, n, g.cz, g.zsz, true)
+				scatterImages(cols, z, i0, n, g.cz, g.zsz, true, nil)
 				continue
 			}
 			for i := 0; i < n; i++ {
@@ -425,11 +575,12 @@ func convWeightFwd[T Float](g *convGeom, z, dw, dy []T, r int) {
 		tmpp := getScratch[T](r * g.cy * cn * g.ysz)
 		defer putScratch(tmpp)
 		tmp := *tmpp
-		idx := g.colIndex()
+		u := newUnfolder[T](g, cn)
+		defer u.release()
 		for i0 := 0; i0 < nb; i0 += cn {
 			n := min(cn, nb-i0)
 			ld := n * g.ysz
-			unfold(g, z, i0, n, cols, idx)
+			u.unfold(z, i0, n, cols)
 			if g.group == 1 {
 				gemm(false, false, r*g.cy, ld, g.ckg, 1, dw, g.ckg, cols, ld, 0, tmp, ld)
 			} else {
@@ -440,7 +591,7 @@ func convWeightFwd[T Float](g *convGeom, z, dw, dy []T, r int) {
 				}
 			}
 			for j := 0; j < r; j++ {
-				scatterImages(tmp[j*g.cy*ld:], dy[j*nb*g.cy*g.ysz:], i0, n, g.cy, g.ysz, true)
+				scatterImages(tmp[j*g.cy*ld:], dy[j*nb*g.cy*g.ysz:], i0, n, g.cy, g.ysz, true, nil)
 			}
 		}
 		return
@@ -491,11 +642,12 @@ func convWeightAdj[T Float](g *convGeom, z, gy, gw []T, r, nb int, zShared, gySh
 		ysp := getScratch[T](r * g.cy * cn * g.ysz)
 		defer putScratch(ysp)
 		ys := *ysp
-		idx := g.colIndex()
+		u := newUnfolder[T](g, cn)
+		defer u.release()
 		for i0 := 0; i0 < nb; i0 += cn {
 			n := min(cn, nb-i0)
 			ld := n * g.ysz
-			unfold(g, z, i0, n, cols, idx)
+			u.unfold(z, i0, n, cols)
 			for j := 0; j < r; j++ {
 				gatherImages(gy[j*nb*imgY:], i0, n, g.cy, g.ysz, ys[j*g.cy*ld:])
 			}
@@ -742,6 +894,11 @@ func (c *conv[T]) geom(in []*Tensor[T]) (convGeom, []int, error) {
 }
 
 func (c *conv[T]) Forward(in []*Tensor[T]) ([]*Tensor[T], error) {
+	return c.forwardAlloc(in, newZero[T])
+}
+
+// forwardAlloc is Forward with y from alloc, which convForward overwrites.
+func (c *conv[T]) forwardAlloc(in []*Tensor[T], alloc func(...int) *Tensor[T]) ([]*Tensor[T], error) {
 	g, shape, err := c.geom(in)
 	if err != nil {
 		return nil, err
@@ -750,11 +907,12 @@ func (c *conv[T]) Forward(in []*Tensor[T]) ([]*Tensor[T], error) {
 	if err := c.checkOut(shape, []int{g.ckg, max(g.ysz, g.zsz)}); err != nil {
 		return nil, err
 	}
-	y := New[T](shape...)
-	convForward(&g, in[0].Data, in[1].Data, y.Data)
+	var bias []T
 	if len(in) > 2 && in[2] != nil {
-		convAddBias(y.Data, in[2].Data, g.cy, g.ysz, 0)
+		bias = in[2].Data
 	}
+	y := alloc(shape...)
+	convForward(&g, in[0].Data, in[1].Data, bias, y.Data)
 	return []*Tensor[T]{y}, nil
 }
 
@@ -775,7 +933,7 @@ func (c *conv[T]) jvpAlloc(in, out, tin []*Tensor[T], r int, alloc func(...int) 
 	}
 	if dx := tin[0]; dx != nil { // the r·N tangent images go through one conv
 		dy = alloc(BlockShape(r, shape)...)
-		convForward(&g, dx.Data, in[1].Data, dy.Data)
+		convForward(&g, dx.Data, in[1].Data, nil, dy.Data)
 	}
 	if dw := tin[1]; dw != nil {
 		start()
@@ -976,7 +1134,7 @@ func (c *convTranspose[T]) VJP(in, out, gout []*Tensor[T], r int) []*Tensor[T] {
 	}
 	g, _, _ := c.geom(in)
 	gx := New[T](BlockShape(r, in[0].Shape)...)
-	convForward(&g, gy.Data, in[1].Data, gx.Data)
+	convForward(&g, gy.Data, in[1].Data, nil, gx.Data)
 	// W̄_j = Σ_n X_n·cols(Ȳ_{j,n})ᵀ: the conv weight adjoint with the roles
 	// of image and cotangent exchanged; X is shared by every direction.
 	gw := New[T](BlockShape(r, in[1].Shape)...)

@@ -153,11 +153,17 @@ type elemUnary[T Float] struct {
 }
 
 func (k *elemUnary[T]) Forward(in []*Tensor[T]) ([]*Tensor[T], error) {
+	return k.forwardAlloc(in, newZero[T])
+}
+
+// forwardAlloc is Forward with the float32 vector kernels' y from alloc,
+// which they overwrite.
+func (k *elemUnary[T]) forwardAlloc(in []*Tensor[T], alloc func(...int) *Tensor[T]) ([]*Tensor[T], error) {
 	if err := checkElemInputs(in, 1); err != nil {
 		return nil, err
 	}
 	if k.vec != nil {
-		y := New[T](in[0].Shape...)
+		y := alloc(in[0].Shape...)
 		k.vec.f(any(y.Data).([]float32), any(in[0].Data).([]float32))
 		return []*Tensor[T]{y}, nil
 	}

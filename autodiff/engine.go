@@ -76,8 +76,9 @@ func (e *Engine[T]) Param(id int) *Tensor[T] { return e.fixed[id] }
 // Tape holds every value of one forward sweep, for the JVP and VJP sweeps
 // that follow it.
 type Tape[T Float] struct {
-	vals []*Tensor[T]
-	e    *Engine[T]
+	vals  []*Tensor[T]
+	e     *Engine[T]
+	owned []*[]T // the engine's buffers that the values live on
 }
 
 // Forward evaluates the graph on one batch. inputs follow g.Inputs.
@@ -91,9 +92,16 @@ func (e *Engine[T]) Forward(inputs ...*Tensor[T]) (*Tape[T], error) {
 	for i, id := range g.Inputs {
 		vals[id] = inputs[i]
 	}
+	a := &sweepAlloc[T]{c: &e.bufs}
 	for i, n := range g.Nodes {
 		in := gather(vals, n.In)
-		out, err := e.kern[i].Forward(in)
+		var out []*Tensor[T]
+		var err error
+		if fk, ok := e.kern[i].(forwardAllocKernel[T]); ok {
+			out, err = fk.forwardAlloc(in, a.alloc)
+		} else {
+			out, err = e.kern[i].Forward(in)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", n.Describe(), err)
 		}
@@ -106,7 +114,29 @@ func (e *Engine[T]) Forward(inputs ...*Tensor[T]) (*Tape[T], error) {
 			}
 		}
 	}
-	return &Tape[T]{vals: vals, e: e}, nil
+	return &Tape[T]{vals: vals, e: e, owned: a.owned}, nil
+}
+
+// forwardAllocKernel is implemented by kernels whose Forward results can
+// live on the engine's buffers: forwardAlloc is Forward with every result
+// drawn from alloc (arbitrary contents, which it overwrites entirely).
+type forwardAllocKernel[T Float] interface {
+	forwardAlloc(in []*Tensor[T], alloc func(shape ...int) *Tensor[T]) ([]*Tensor[T], error)
+}
+
+// Release gives the buffers of the tape's values back to the engine, whose
+// later sweeps reuse them instead of allocating (and zeroing) fresh
+// memory. The caller must be done with the tape: no JVP or VJP on it
+// afterwards, and no further use of its values or outputs, nor of tensors
+// sharing their data. The tape is emptied; releasing it again does nothing.
+func (t *Tape[T]) Release() {
+	c := &t.e.bufs
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range t.owned {
+		c.put(p)
+	}
+	t.owned, t.vals = nil, nil
 }
 
 // Outputs returns the graph outputs of the sweep.

@@ -196,6 +196,17 @@ func BenchmarkEngine(b *testing.B) {
 					}
 				})
 			})
+			// forward-reuse releases each tape: its sweeps run on the
+			// engine's buffers instead of fresh memory.
+			b.Run("forward-reuse", func(b *testing.B) {
+				timed(b, func() {
+					t, err := s.e.Forward(s.x)
+					if err != nil {
+						b.Fatal(err)
+					}
+					t.Release()
+				})
+			})
 			b.Run("jvp", func(b *testing.B) {
 				t := timed(b, func() { s.jvp(b, 1) })
 				b.ReportMetric(t/s.fwd, "x-forward")

@@ -144,6 +144,12 @@ func (g *gemmOp[T]) lds(m, n, k int) (lda, ldb int) {
 }
 
 func (g *gemmOp[T]) Forward(in []*Tensor[T]) ([]*Tensor[T], error) {
+	return g.forwardAlloc(in, newZero[T])
+}
+
+// forwardAlloc is Forward with y from alloc: C's broadcast, or the
+// product with β = 0, overwrites it.
+func (g *gemmOp[T]) forwardAlloc(in []*Tensor[T], alloc func(...int) *Tensor[T]) ([]*Tensor[T], error) {
 	m, n, k, c2, err := g.dims(in)
 	if err != nil {
 		return nil, err
@@ -151,7 +157,7 @@ func (g *gemmOp[T]) Forward(in []*Tensor[T]) ([]*Tensor[T], error) {
 	if err := g.checkOut([]int{m, n}); err != nil {
 		return nil, err
 	}
-	y := New[T](m, n)
+	y := alloc(m, n)
 	beta := T(0)
 	if c2 != nil && g.beta != 0 {
 		bcastMatrix(y.Data, in[2].Data, c2, m, n, 1, false)

@@ -71,17 +71,24 @@ func (k *batchNorm[T]) coef(in []*Tensor[T]) (a, inv []T) {
 }
 
 func (k *batchNorm[T]) Forward(in []*Tensor[T]) ([]*Tensor[T], error) {
+	return k.forwardAlloc(in, newZero[T])
+}
+
+// forwardAlloc is Forward with y from alloc, every element of which it
+// sets.
+func (k *batchNorm[T]) forwardAlloc(in []*Tensor[T], alloc func(...int) *Tensor[T]) ([]*Tensor[T], error) {
 	c, inner, err := k.layout(in)
 	if err != nil {
 		return nil, err
 	}
-	y := New[T](in[0].Shape...)
+	y := alloc(in[0].Shape...)
 	a, _ := k.coef(in)
 	x, mean, bias := in[0].Data, in[3].Data, in[2].Data
 	for row := 0; row < in[0].Shape[0]*c; row++ {
 		ch := row % c
 		ac, mu, bc := a[ch], mean[ch], bias[ch]
 		xs, ys := x[row*inner:(row+1)*inner], y.Data[row*inner:(row+1)*inner]
+		ys = ys[:len(xs)]
 		for e, v := range xs {
 			ys[e] = ac*(v-mu) + bc
 		}

@@ -86,6 +86,10 @@ type poolGeom struct {
 	out         []int // output shape
 	start, taps []int // taps[start[o]:start[o+1]]: in-plane offsets of window o inside the input
 	padded      []int // elements of window o inside the padded input (count_include_pad)
+	// When every window has the same taps relative to its first one
+	// (no window cut by the border), rel holds those offsets (rel[0] = 0)
+	// and first the first tap of each window; nil otherwise.
+	first, rel []int
 }
 
 // geometry lays the windows over an input of the given shape:
@@ -169,7 +173,38 @@ func (a *poolAttrs) geometry(shape []int) (*poolGeom, error) {
 		}
 	}
 	g.start = append(g.start, len(g.taps))
+	g.sameWindows()
 	return g, nil
+}
+
+// sameWindows sets first and rel when every window's taps are those of
+// window 0 shifted.
+func (g *poolGeom) sameWindows() {
+	if g.outN == 0 {
+		return
+	}
+	w0 := g.window(0)
+	if len(w0) == 0 {
+		return
+	}
+	rel := make([]int, len(w0))
+	for t, v := range w0 {
+		rel[t] = v - w0[0]
+	}
+	first := make([]int, g.outN)
+	for o := range first {
+		w := g.window(o)
+		if len(w) != len(rel) {
+			return
+		}
+		for t, v := range w {
+			if v-w[0] != rel[t] {
+				return
+			}
+		}
+		first[o] = w[0]
+	}
+	g.first, g.rel = first, rel
 }
 
 // window returns the taps of output position o.
@@ -183,11 +218,26 @@ type argmaxOp[T Float] struct {
 	// argmax returns the output shape and, for each output element, the
 	// flat index in x of its first maximum (−1 for an empty window).
 	argmax func(x *Tensor[T]) (shape, arg []int, err error)
+	// maxima, when set, returns y without the indices, on a tensor from
+	// alloc that it overwrites.
+	maxima func(x *Tensor[T], alloc func(...int) *Tensor[T]) (*Tensor[T], error)
 }
 
 func (k *argmaxOp[T]) Forward(in []*Tensor[T]) ([]*Tensor[T], error) {
+	return k.forwardAlloc(in, newZero[T])
+}
+
+// forwardAlloc is Forward with maxima's y from alloc.
+func (k *argmaxOp[T]) forwardAlloc(in []*Tensor[T], alloc func(...int) *Tensor[T]) ([]*Tensor[T], error) {
 	if len(in) == 0 || in[0] == nil {
 		return nil, errors.New("missing input")
+	}
+	if k.maxima != nil {
+		y, err := k.maxima(in[0], alloc)
+		if err != nil {
+			return nil, err
+		}
+		return []*Tensor[T]{y}, nil
 	}
 	shape, arg, err := k.argmax(in[0])
 	if err != nil {
@@ -227,37 +277,95 @@ func newMaxPool[T Float](n *Node) (*argmaxOp[T], error) {
 	// The windows of the last input shape, kept: the engine calls argmax
 	// in every sweep, on inputs of one shape.
 	var last atomic.Pointer[poolGeom]
-	return &argmaxOp[T]{argmax: func(x *Tensor[T]) ([]int, []int, error) {
+	geom := func(x *Tensor[T]) (*poolGeom, error) {
 		g := last.Load()
 		if g == nil || !slices.Equal(g.in, x.Shape) {
 			var err error
 			if g, err = a.geometry(x.Shape); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 			last.Store(g)
 		}
-		arg := make([]int, g.planes*g.outN)
-		for p := 0; p < g.planes; p++ {
-			plane := x.Data[p*g.inN : (p+1)*g.inN]
-			for o := 0; o < g.outN; o++ {
-				w := g.window(o)
-				best := -1
-				if len(w) > 0 {
-					// The first tap, then any strictly greater one: the first
-					// maximum (a NaN first tap stays). Written so that the
-					// compiler moves best conditionally: where the maximum
-					// lies is an unpredictable branch.
-					best = w[0]
-					for _, t := range w[1:] {
-						best += b2i(plane[t] > plane[best]) * (t - best)
-					}
-					best += p * g.inN
+		return g, nil
+	}
+	return &argmaxOp[T]{
+		argmax: func(x *Tensor[T]) ([]int, []int, error) {
+			g, err := geom(x)
+			if err != nil {
+				return nil, nil, err
+			}
+			arg := make([]int, g.planes*g.outN)
+			maxPoolPlanes(g, x.Data, arg, nil)
+			return g.out, arg, nil
+		},
+		maxima: func(x *Tensor[T], alloc func(...int) *Tensor[T]) (*Tensor[T], error) {
+			g, err := geom(x)
+			if err != nil {
+				return nil, err
+			}
+			y := alloc(g.out...)
+			maxPoolPlanes(g, x.Data, nil, y.Data)
+			return y, nil
+		},
+	}, nil
+}
+
+// maxPoolPlanes finds the first maximum of every window of every plane of
+// x: the first tap, then any strictly greater one (a NaN first tap stays).
+// It sets arg[o] to its flat index in x (−1 for an empty window) unless
+// arg is nil, and y[o] to its value (0 for an empty window) unless y is
+// nil.
+//
+// The comparisons are written so that the compiler moves the index
+// conditionally, where the maximum lies being an unpredictable branch;
+// that makes each window a chain of dependent loads, so windows of one
+// shape run four at a time, four independent chains.
+func maxPoolPlanes[T Float](g *poolGeom, x []T, arg []int, y []T) {
+	for p := 0; p < g.planes; p++ {
+		plane := x[p*g.inN : (p+1)*g.inN]
+		off, o := p*g.outN, 0
+		if g.rel != nil {
+			for ; o+4 <= g.outN; o += 4 {
+				f := g.first[o : o+4]
+				b0, b1, b2, b3 := f[0], f[1], f[2], f[3]
+				for _, r := range g.rel[1:] {
+					t0, t1, t2, t3 := f[0]+r, f[1]+r, f[2]+r, f[3]+r
+					b0 += b2i(plane[t0] > plane[b0]) * (t0 - b0)
+					b1 += b2i(plane[t1] > plane[b1]) * (t1 - b1)
+					b2 += b2i(plane[t2] > plane[b2]) * (t2 - b2)
+					b3 += b2i(plane[t3] > plane[b3]) * (t3 - b3)
 				}
-				arg[p*g.outN+o] = best
+				if arg != nil {
+					a := arg[off+o : off+o+4]
+					a[0], a[1], a[2], a[3] = b0+p*g.inN, b1+p*g.inN, b2+p*g.inN, b3+p*g.inN
+				}
+				if y != nil {
+					v := y[off+o : off+o+4]
+					v[0], v[1], v[2], v[3] = plane[b0], plane[b1], plane[b2], plane[b3]
+				}
 			}
 		}
-		return g.out, arg, nil
-	}}, nil
+		for ; o < g.outN; o++ {
+			w := g.window(o)
+			best := -1
+			if y != nil {
+				y[off+o] = 0
+			}
+			if len(w) > 0 {
+				best = w[0]
+				for _, t := range w[1:] {
+					best += b2i(plane[t] > plane[best]) * (t - best)
+				}
+				if y != nil {
+					y[off+o] = plane[best]
+				}
+				best += p * g.inN
+			}
+			if arg != nil {
+				arg[off+o] = best
+			}
+		}
+	}
 }
 
 // b2i is 1 for true, 0 for false.
