@@ -2,16 +2,14 @@ package autodiff
 
 import (
 	"github.com/onnx-adapt/onnx-adapt/simd"
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/gonum"
 )
 
 // gemm computes C = α·op(A)·op(B) + β·C in the row-major BLAS convention:
 // op(A) is m×k (A is m×k, or k×m when transA), op(B) is k×n, C is m×n.
-// When β is zero, C is overwritten (NaN in C does not propagate). float32
-// runs on the simd kernels (assembly where the CPU allows); float64, the
-// precision of checks and of a few cancelling products, on gonum's Dgemm,
-// several times faster than simd's pure-Go Dgemm.
+// When β is zero, C is overwritten (NaN in C does not propagate). Both
+// precisions run on the simd kernels (assembly where the CPU allows):
+// Sgemm for float32, Dgemm for float64, the precision of checks and of a
+// few cancelling products.
 func gemm[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	switch a := any(a).(type) {
 	case []float32:
@@ -19,16 +17,9 @@ func gemm[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b 
 		return
 	case []float64:
 		if m == 0 || n == 0 || k == 0 {
-			break // gonum refuses the degenerate leading dimensions; the loop handles it
+			break // degenerate leading dimensions: the reference loop handles them
 		}
-		tA, tB := blas.NoTrans, blas.NoTrans
-		if transA {
-			tA = blas.Trans
-		}
-		if transB {
-			tB = blas.Trans
-		}
-		gonum.Implementation{}.Dgemm(tA, tB, m, n, k, float64(alpha), a, lda, any(b).([]float64), ldb, float64(beta), any(c).([]float64), ldc)
+		simd.Dgemm(transA, transB, m, n, k, float64(alpha), a, lda, any(b).([]float64), ldb, float64(beta), any(c).([]float64), ldc)
 		return
 	}
 	gemmReference(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)

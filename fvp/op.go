@@ -71,6 +71,15 @@ func (o *Op[T]) P() int { return o.p }
 // Sizes returns the element count of each active parameter tensor.
 func (o *Op[T]) Sizes() []int { return o.sizes }
 
+// Release hands the buffers of the op's forward sweeps back to its engine
+// (autodiff.Tape.Release) for later sweeps; the op must not be used after.
+func (o *Op[T]) Release() {
+	for _, t := range o.tapes {
+		t.Release()
+	}
+	o.tapes = nil
+}
+
 // Outputs returns f(X), the network's outputs as an n·K vector.
 func (o *Op[T]) Outputs() []float64 {
 	f := make([]float64, 0, o.n*o.k)

@@ -103,12 +103,14 @@ func (p *Predictor) Base(x *autodiff.Tensor[float32]) ([][]float64, error) {
 			return nil, err
 		}
 		f, k = op.Outputs(), op.K()
+		op.Release()
 	} else {
 		op, err := fvp.New(context.Background(), p.e32, x, p.batch)
 		if err != nil {
 			return nil, err
 		}
 		f, k = op.Outputs(), op.K()
+		op.Release()
 	}
 	return rows(f, len(f)/k, k), nil
 }
@@ -142,6 +144,7 @@ func predictRows[T autodiff.Float](ctx context.Context, p *Predictor, e *autodif
 	if err != nil {
 		return nil, nil, nil, 0, err
 	}
+	defer op.Release() // everything below copies what it keeps
 	k = op.K()
 	mk := op.N() * k
 	if len(p.st.delta) != op.P() {
