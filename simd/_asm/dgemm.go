@@ -142,35 +142,5 @@ func genDKernel(avx512 bool, mr, nv int) {
 	DECQ(k)
 	JMP(LabelRef(name + "_tail"))
 
-	Label(name + "_store")
-	c := Load(Param("c"), RDX)
-	ldc := Load(Param("ldc"), R8)
-	SHLQ(Imm(3), ldc)
-	ow := Load(Param("overwrite"), R9B)
-	TESTB(ow, ow)
-	JNE(LabelRef(name + "_overwrite"))
-	for i := 0; i < mr; i++ {
-		for j := 0; j < nv; j++ {
-			m := Mem{Base: c, Disp: j * bytesPerVec}
-			VADDPD(m, acc(i, j), acc(i, j))
-			VMOVUPD(acc(i, j), m)
-		}
-		if i < mr-1 {
-			ADDQ(ldc, c)
-		}
-	}
-	VZEROUPPER()
-	RET()
-
-	Label(name + "_overwrite")
-	for i := 0; i < mr; i++ {
-		for j := 0; j < nv; j++ {
-			VMOVUPD(acc(i, j), Mem{Base: c, Disp: j * bytesPerVec})
-		}
-		if i < mr-1 {
-			ADDQ(ldc, c)
-		}
-	}
-	VZEROUPPER()
-	RET()
+	storeTile(name, mr, nv, bytesPerVec, 3, acc, VADDPD, VMOVUPD)
 }

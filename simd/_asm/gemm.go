@@ -211,18 +211,26 @@ func genKernel(avx512, direct bool, mr, nv int) {
 	DECQ(k)
 	JMP(LabelRef(name + "_tail"))
 
+	storeTile(name, mr, nv, bytesPerVec, 2, acc, VADDPS, VMOVUPS)
+}
+
+// storeTile emits a kernel's epilogue at label name+"_store": the
+// accumulators acc(i, j) (mr rows of nv vectors of bytesPerVec bytes) are
+// added into the C tile (row stride ldc elements of 1<<shift bytes) with
+// add and mov, or stored over it with mov when overwrite is set.
+func storeTile(name string, mr, nv, bytesPerVec int, shift uint64, acc func(i, j int) VecPhysical, add, mov func(...Op)) {
 	Label(name + "_store")
 	c := Load(Param("c"), RDX)
 	ldc := Load(Param("ldc"), R8)
-	SHLQ(Imm(2), ldc)
+	SHLQ(Imm(shift), ldc)
 	ow := Load(Param("overwrite"), R9B)
 	TESTB(ow, ow)
 	JNE(LabelRef(name + "_overwrite"))
 	for i := 0; i < mr; i++ {
 		for j := 0; j < nv; j++ {
 			m := Mem{Base: c, Disp: j * bytesPerVec}
-			VADDPS(m, acc(i, j), acc(i, j))
-			VMOVUPS(acc(i, j), m)
+			add(m, acc(i, j), acc(i, j))
+			mov(acc(i, j), m)
 		}
 		if i < mr-1 {
 			ADDQ(ldc, c)
@@ -234,7 +242,7 @@ func genKernel(avx512, direct bool, mr, nv int) {
 	Label(name + "_overwrite")
 	for i := 0; i < mr; i++ {
 		for j := 0; j < nv; j++ {
-			VMOVUPS(acc(i, j), Mem{Base: c, Disp: j * bytesPerVec})
+			mov(acc(i, j), Mem{Base: c, Disp: j * bytesPerVec})
 		}
 		if i < mr-1 {
 			ADDQ(ldc, c)
