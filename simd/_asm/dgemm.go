@@ -48,13 +48,7 @@ func genDKernel(avx512 bool, mr, nv int) {
 		"Reference: for p := 0; p < k; p++ { for i, j: acc[i][j] = fma(a[p*MR+i], b[p*NR+j], acc[i][j]) };",
 		"then c[i*ldc+j] = acc[i][j] if overwrite, else c[i*ldc+j] += acc[i][j].")
 
-	vec := func(i int) VecPhysical {
-		if avx512 {
-			return [...]VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15,
-				Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31}[i]
-		}
-		return [...]VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15}[i]
-	}
+	vec := func(i int) VecPhysical { return vecReg(avx512, i) }
 	if mr*nv+nv+1 > nregs {
 		panic("too many registers")
 	}
@@ -69,22 +63,7 @@ func genDKernel(avx512 bool, mr, nv int) {
 	a := Load(Param("a"), RSI)
 	b := Load(Param("b"), RDI)
 
-	Comment("Prefetch the C tile, which the stores at the end read, so that its",
-		"misses overlap the products instead of stalling the end.")
-	{
-		c := Load(Param("c"), RDX)
-		ldc := Load(Param("ldc"), R8)
-		SHLQ(Imm(3), ldc)
-		for i := 0; i < mr; i++ {
-			for d := 0; d < nr*size; d += 64 {
-				PREFETCHT0(Mem{Base: c, Disp: d})
-			}
-			PREFETCHT0(Mem{Base: c, Disp: nr*size - 1})
-			if i < mr-1 {
-				ADDQ(ldc, c)
-			}
-		}
-	}
+	prefetchTile(mr, nr*size, 3)
 
 	Comment("Zero the accumulators.")
 	for i := 0; i < mr; i++ {

@@ -66,13 +66,7 @@ func genKernel(avx512, direct bool, mr, nv int) {
 			"then c[i*ldc+j] = acc[i][j] if overwrite, else c[i*ldc+j] += acc[i][j].")
 	}
 
-	vec := func(i int) VecPhysical {
-		if avx512 {
-			return [...]VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15,
-				Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31}[i]
-		}
-		return [...]VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15}[i]
-	}
+	vec := func(i int) VecPhysical { return vecReg(avx512, i) }
 	nregs := 16
 	if avx512 {
 		nregs = 32
@@ -146,22 +140,7 @@ func genKernel(avx512, direct bool, mr, nv int) {
 		}
 	}
 
-	Comment("Prefetch the C tile, which the stores at the end read, so that its",
-		"misses overlap the products instead of stalling the end.")
-	{
-		c := Load(Param("c"), RDX)
-		ldc := Load(Param("ldc"), R8)
-		SHLQ(Imm(2), ldc)
-		for i := 0; i < mr; i++ {
-			for d := 0; d < nr*4; d += 64 {
-				PREFETCHT0(Mem{Base: c, Disp: d})
-			}
-			PREFETCHT0(Mem{Base: c, Disp: nr*4 - 1})
-			if i < mr-1 {
-				ADDQ(ldc, c)
-			}
-		}
-	}
+	prefetchTile(mr, nr*4, 2)
 
 	Comment("Zero the accumulators.")
 	for i := 0; i < mr; i++ {
@@ -212,6 +191,36 @@ func genKernel(avx512, direct bool, mr, nv int) {
 	JMP(LabelRef(name + "_tail"))
 
 	storeTile(name, mr, nv, bytesPerVec, 2, acc, VADDPS, VMOVUPS)
+}
+
+// vecReg is vector register i: Z0…Z31 for AVX-512, Y0…Y15 for AVX2.
+func vecReg(avx512 bool, i int) VecPhysical {
+	if avx512 {
+		return [...]VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15,
+			Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31}[i]
+	}
+	return [...]VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15}[i]
+}
+
+// prefetchTile emits the prefetch of the C tile (mr rows of rowBytes bytes
+// from the parameter c, row stride ldc elements of 1<<shift bytes), which
+// the stores at the end read, so that its misses overlap the products
+// instead of stalling the end.
+func prefetchTile(mr, rowBytes int, shift uint64) {
+	Comment("Prefetch the C tile, which the stores at the end read, so that its",
+		"misses overlap the products instead of stalling the end.")
+	c := Load(Param("c"), RDX)
+	ldc := Load(Param("ldc"), R8)
+	SHLQ(Imm(shift), ldc)
+	for i := 0; i < mr; i++ {
+		for d := 0; d < rowBytes; d += 64 {
+			PREFETCHT0(Mem{Base: c, Disp: d})
+		}
+		PREFETCHT0(Mem{Base: c, Disp: rowBytes - 1})
+		if i < mr-1 {
+			ADDQ(ldc, c)
+		}
+	}
 }
 
 // storeTile emits a kernel's epilogue at label name+"_store": the
