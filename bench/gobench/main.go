@@ -8,9 +8,11 @@ import (
 	"os"
 
 	"github.com/onnx-adapt/onnx-adapt/internal/benchcmd"
+	"github.com/onnx-adapt/onnx-adapt/internal/memlimit"
 )
 
 func main() {
+	memlimit.Set() // as the CLI does
 	args := os.Args[1:]
 	if len(args) > 0 && args[0] == "adapt" {
 		os.Exit(benchcmd.RunAdapt(args[1:], os.Stdout, os.Stderr))

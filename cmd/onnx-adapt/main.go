@@ -9,9 +9,12 @@ import (
 	"context"
 	"os"
 	"os/signal"
+
+	"github.com/onnx-adapt/onnx-adapt/internal/memlimit"
 )
 
 func main() {
+	memlimit.Set() // a soft limit of 3/4 of physical memory, unless GOMEMLIMIT is set
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	code := runContext(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
