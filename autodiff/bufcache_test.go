@@ -17,26 +17,8 @@ import (
 // that is a view of one (Flatten of a Relu), a value both consumed further
 // and returned, and a parameter block that is a Gemm's fresh B̄.
 func bufTestGraph() *autodiff.Graph {
-	rng := rand.New(rand.NewPCG(4, 4))
-	g := &autodiff.Graph{Opset: 17}
-	add := func(v autodiff.Value) int {
-		g.Values = append(g.Values, v)
-		return len(g.Values) - 1
-	}
-	param := func(name string, shape ...int) int {
-		d := make([]float64, autodiff.Size(shape))
-		for i := range d {
-			d[i] = 0.5 * rng.NormFloat64()
-		}
-		id := add(autodiff.Value{Name: name, Kind: autodiff.Param, Shape: shape, Data: d})
-		g.Params = append(g.Params, id)
-		return id
-	}
-	node := func(op string, attrs autodiff.Attrs, in ...int) int {
-		y := add(autodiff.Value{Name: op})
-		g.Nodes = append(g.Nodes, &autodiff.Node{Name: op, OpType: op, Opset: 17, In: in, Out: []int{y}, Attrs: attrs})
-		return y
-	}
+	b := newGraphBuilder(4)
+	g, add, param, node := b.g, b.add, b.param, b.node
 	x := add(autodiff.Value{Name: "x", Kind: autodiff.Input, Shape: []int{autodiff.Batch, 5}})
 	g.Inputs = []int{x}
 	h1 := node("Elu", nil, node("Gemm", nil, x, param("w1", 5, 7), param("b1", 7)))

@@ -15,26 +15,8 @@ import (
 // fed the same value twice (Mul(x, x)), and a batch of images that the conv
 // routines unfold in chunks.
 func vjpTestGraph() *autodiff.Graph {
-	rng := rand.New(rand.NewPCG(9, 9))
-	g := &autodiff.Graph{Opset: 17}
-	add := func(v autodiff.Value) int {
-		g.Values = append(g.Values, v)
-		return len(g.Values) - 1
-	}
-	param := func(name string, shape ...int) int {
-		d := make([]float64, autodiff.Size(shape))
-		for i := range d {
-			d[i] = 0.5 * rng.NormFloat64()
-		}
-		id := add(autodiff.Value{Name: name, Kind: autodiff.Param, Shape: shape, Data: d})
-		g.Params = append(g.Params, id)
-		return id
-	}
-	node := func(op string, attrs autodiff.Attrs, in ...int) int {
-		y := add(autodiff.Value{Name: op})
-		g.Nodes = append(g.Nodes, &autodiff.Node{Name: op, OpType: op, Opset: 17, In: in, Out: []int{y}, Attrs: attrs})
-		return y
-	}
+	b := newGraphBuilder(9)
+	g, add, param, node := b.g, b.add, b.param, b.node
 	x := add(autodiff.Value{Name: "x", Kind: autodiff.Input, Shape: []int{autodiff.Batch, 2, 5, 5}})
 	g.Inputs = []int{x}
 	pads := autodiff.Attrs{"pads": {Kind: autodiff.AttrInts, Ints: []int64{1, 1, 1, 1}}}
