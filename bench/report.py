@@ -165,8 +165,16 @@ for path in ops_files:
     row("JVP, 1 direction", g["jvp_ms"], "double backward (reference impl.)", p.get("jvp_double_backward_ms"))
     row("JVP, 1 direction", g["jvp_ms"], "torch.func.linearize, stored", p.get("jvp_linearize_ms"))
     row("VJP, 1 cotangent", g["vjp_ms"], "autograd.grad, stored graph", p.get("vjp_ms"))
-    row("Fisher product JᵀJv", g["fvp_ms"], "torch.func.jvp + stored vjp", p.get("fvp_ms"))
-    row("Fisher product JᵀJv", g["fvp_ms"], "linearize + stored vjp", p.get("fvp_linearize_ms"))
+    # fvp_ms is the product as the adapter computes it: from the stored
+    # kernel factors where every parameter factorizes (fvp_from), else by
+    # sweeps; the sweep product is shown too.
+    how = "from factors" if g.get("fvp_from") == "factors" else "by sweeps"
+    row("Fisher product JᵀJv, %s" % how, g["fvp_ms"], "torch.func.jvp + stored vjp", p.get("fvp_ms"))
+    row("Fisher product JᵀJv, %s" % how, g["fvp_ms"], "linearize + stored vjp", p.get("fvp_linearize_ms"))
+    if g.get("fvp_from") == "factors":
+        row("Fisher product JᵀJv, by sweeps", g["fvp_sweep_ms"], "torch.func.jvp + stored vjp", p.get("fvp_ms"))
+    if g.get("factors_ms"):
+        row("kernel factors of the batch, once", g["factors_ms"], "", None)
     row("block Fisher, per direction", g["block_fvp_ms_per_vector"], "16 × (jvp + vjp), Python loop",
         p.get("block_fvp_loop_ms_per_vector"))
     row("block Fisher, per direction", g["block_fvp_ms_per_vector"], "vmap over 16 (jvp + vjp)",

@@ -49,6 +49,7 @@ type plan struct {
 type layerPlan struct {
 	node   int     // index of the consuming node
 	scale  float64 // α² (or β² for a Gemm bias)
+	alpha  float64 // α itself, with its sign (−1 for a subtracted bias)
 	bias   bool    // the parameter is a bias: its input is ones
 	param  int     // value id
 	active int     // index in the active list
@@ -111,17 +112,21 @@ func factorizable[T autodiff.Float](g *autodiff.Graph, cons []int, id int, tape 
 		alpha, beta := n.Attrs.Float("alpha", 1), n.Attrs.Float("beta", 1)
 		switch {
 		case slot == 1:
-			return layerPlan{node: cons[0], scale: alpha * alpha, param: id, transB: n.Attrs.Int("transB", 0) != 0}, true
+			return layerPlan{node: cons[0], scale: alpha * alpha, alpha: alpha, param: id, transB: n.Attrs.Int("transB", 0) != 0}, true
 		case slot == 2 && biasLike(p.Shape, out.Shape):
-			return layerPlan{node: cons[0], scale: beta * beta, bias: true, param: id}, true
+			return layerPlan{node: cons[0], scale: beta * beta, alpha: beta, bias: true, param: id}, true
 		}
 	case "MatMul":
 		if slot == 1 && p.Rank() == 2 && tape.Value(n.In[0]).Rank() == 2 {
-			return layerPlan{node: cons[0], scale: 1, param: id}, true
+			return layerPlan{node: cons[0], scale: 1, alpha: 1, param: id}, true
 		}
 	case "Add", "Sub":
 		if biasLike(p.Shape, out.Shape) && out.Rank() == 2 {
-			return layerPlan{node: cons[0], scale: 1, bias: true, param: id}, true
+			sign := 1.0
+			if n.OpType == "Sub" && slot == 1 {
+				sign = -1
+			}
+			return layerPlan{node: cons[0], scale: 1, alpha: sign, bias: true, param: id}, true
 		}
 	}
 	return layerPlan{}, false

@@ -115,13 +115,27 @@ func cgPre(ctx context.Context, apply blockOp, b []float64, r, n int, pre func(d
 	return x, iters, resid, nil
 }
 
+// fisherProducts are the Jacobian products of the parameter-space
+// solvers: by sweeps (*fvp.Op) or from the kernel factors (*fvp.FactorOp,
+// half the multiply-adds on dense layers).
+type fisherProducts interface {
+	P() int
+	J(ctx context.Context, dst, v []float64, r int) error
+	GaussNewton(ctx context.Context, dst, v []float64, r int) error
+	SoftmaxFisher(ctx context.Context, dst, v, probs []float64, r int) error
+}
+
 // parameterCG solves the parameter-space system
 // (JᵀJ/σ² + I/s)·δ = Jᵀr/σ² by conjugate gradients with Gauss-Newton
-// products (one JVP and one VJP sweep per iteration), preconditioned by
-// the exact diagonal of the left side, from the kernel factors.
+// products from the kernel factors (fvp.FactorOp), preconditioned by the
+// exact diagonal of the left side, from the same factors.
 func parameterCG[T autodiff.Float](ctx context.Context, op *fvp.Op[T], factors *fvp.Factors, r []float64, noise, scale float64, o *Options) ([]float64, int, float64, error) {
 	p := op.P()
 	diag, err := op.GaussNewtonDiag(factors)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	fo, err := op.FactorOp(factors)
 	if err != nil {
 		return nil, 0, 0, err
 	}
@@ -137,7 +151,7 @@ func parameterCG[T autodiff.Float](ctx context.Context, op *fvp.Op[T], factors *
 		rhs[i] /= noise
 	}
 	apply := func(ctx context.Context, dst, src []float64, m int) error {
-		if err := op.GaussNewton(ctx, dst, src, m); err != nil {
+		if err := fo.GaussNewton(ctx, dst, src, m); err != nil {
 			return err
 		}
 		for i := range dst {

@@ -57,6 +57,10 @@ func laplaceNewtonCG[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 []
 		}
 		k0 = symmetric(cross)
 	}
+	fo, err := op.FactorOp(factors)
+	if err != nil {
+		return state{}, err
+	}
 	progress(o, "kernel", 1, 1)
 	type mode struct {
 		s, evidence float64
@@ -78,14 +82,14 @@ func laplaceNewtonCG[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 []
 		norm0 := 0.0
 		for it = 1; it <= newtonMaxIter; it++ {
 			probs, grad, _ := softmaxStats(f0, jd, labels, k)
-			step, iters, resid, err := newtonStep(ctx, op, factors, probs, grad, m.delta, s, &norm0, o)
+			step, iters, resid, err := newtonStep(ctx, op, fo, factors, probs, grad, m.delta, s, &norm0, o)
 			if err != nil {
 				return nil, 0, err
 			}
 			m.cg += iters
 			m.resid = resid // of the last, tightest step
 			js := make([]float64, nk)
-			if err := op.J(ctx, js, step, 1); err != nil {
+			if err := fo.J(ctx, js, step, 1); err != nil {
 				return nil, 0, err
 			}
 			next, nextJ := make([]float64, len(m.delta)), make([]float64, nk)
@@ -156,8 +160,9 @@ func laplaceNewtonCG[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 []
 // newtonStep solves (JᵀWJ + I/s)·Δ = Jᵀ·grad − δ/s by preconditioned CG,
 // inexactly far from the mode (Eisenstat & Walker's forcing): to the
 // relative residual min(0.1, √(‖rhs‖/‖rhs₀‖)), rhs₀ the first step's right
-// side (norm0, set on the first call), and never looser than o.Tol.
-func newtonStep[T autodiff.Float](ctx context.Context, op *fvp.Op[T], factors *fvp.Factors, probs, grad, delta []float64, s float64, norm0 *float64, o *Options) ([]float64, int, float64, error) {
+// side (norm0, set on the first call), and never looser than o.Tol; the
+// products are prod's, the right side and the preconditioner op's.
+func newtonStep[T autodiff.Float](ctx context.Context, op *fvp.Op[T], prod fisherProducts, factors *fvp.Factors, probs, grad, delta []float64, s float64, norm0 *float64, o *Options) ([]float64, int, float64, error) {
 	rhs := make([]float64, op.P())
 	if err := op.JT(ctx, rhs, grad, 1); err != nil {
 		return nil, 0, 0, err
@@ -177,13 +182,13 @@ func newtonStep[T autodiff.Float](ctx context.Context, op *fvp.Op[T], factors *f
 	if *norm0 > 0 {
 		tol = max(o.Tol, min(0.1, math.Sqrt(norm / *norm0)))
 	}
-	return solvePrecision(ctx, op, probs, s, minv, rhs, 1, tol, o)
+	return solvePrecision(ctx, prod, probs, s, minv, rhs, 1, tol, o)
 }
 
 // solvePrecision solves (JᵀWJ + I/s)·X = B for the r right-hand sides B
 // (r×p) by block CG, failing on an unconverged result unless the options
 // accept it.
-func solvePrecision[T autodiff.Float](ctx context.Context, op *fvp.Op[T], probs []float64, s float64, minv, b []float64, r int, tol float64, o *Options) ([]float64, int, float64, error) {
+func solvePrecision(ctx context.Context, op fisherProducts, probs []float64, s float64, minv, b []float64, r int, tol float64, o *Options) ([]float64, int, float64, error) {
 	apply := func(ctx context.Context, dst, src []float64, m int) error {
 		if err := op.SoftmaxFisher(ctx, dst, src, probs, m); err != nil {
 			return err
@@ -238,6 +243,14 @@ func laplaceCGCov[T autodiff.Float](ctx context.Context, p *Predictor, e *autodi
 	if err != nil {
 		return nil, err
 	}
+	factors, err := train.Factors(ctx)
+	if err != nil {
+		return nil, err
+	}
+	prod, err := train.FactorOp(factors)
+	if err != nil {
+		return nil, err
+	}
 	if len(post.probs) != train.N()*train.K() || len(post.minv) != train.P() {
 		return nil, fmt.Errorf("predictor holds a posterior of %d probabilities and %d parameters, the model %d and %d", len(post.probs), len(post.minv), train.N()*train.K(), train.P())
 	}
@@ -251,7 +264,7 @@ func laplaceCGCov[T autodiff.Float](ctx context.Context, p *Predictor, e *autodi
 		}
 		r, _ := rows.Dims()
 		g := rows.RawMatrix().Data // r×p, contiguous
-		z, _, _, err := solvePrecision(ctx, train, post.probs, post.s, post.minv, g, r, o.Tol, &o)
+		z, _, _, err := solvePrecision(ctx, prod, post.probs, post.s, post.minv, g, r, o.Tol, &o)
 		if err != nil {
 			solveErr = err
 			return

@@ -59,19 +59,29 @@ flags:
 
 // Result is what Run measures; times are medians in milliseconds.
 type Result struct {
-	Model         string  `json:"model"`
-	Batch         int     `json:"batch"`
-	Threads       int     `json:"threads"`
-	Vectors       int     `json:"vectors"`
-	Repeat        int     `json:"repeat"`
-	Params        int     `json:"params"`
-	Outputs       int     `json:"outputs"`
-	Impl          string  `json:"simd_impl"`
-	GoVersion     string  `json:"go_version"`
-	ForwardMS     float64 `json:"forward_ms"`
-	JVPMS         float64 `json:"jvp_ms"`
-	VJPMS         float64 `json:"vjp_ms"`
-	FVPMS         float64 `json:"fvp_ms"`
+	Model     string  `json:"model"`
+	Batch     int     `json:"batch"`
+	Threads   int     `json:"threads"`
+	Vectors   int     `json:"vectors"`
+	Repeat    int     `json:"repeat"`
+	Params    int     `json:"params"`
+	Outputs   int     `json:"outputs"`
+	Impl      string  `json:"simd_impl"`
+	GoVersion string  `json:"go_version"`
+	ForwardMS float64 `json:"forward_ms"`
+	JVPMS     float64 `json:"jvp_ms"`
+	VJPMS     float64 `json:"vjp_ms"`
+	// FVPMS is the Fisher product as the adapter computes it: from the
+	// kernel factors (FVPFrom "factors") when every parameter factorizes,
+	// else by a JVP and a VJP sweep ("sweeps").
+	FVPMS   float64 `json:"fvp_ms"`
+	FVPFrom string  `json:"fvp_from"`
+	// FVPSweepMS is the product by sweeps, FVPFactoredMS from the factors
+	// (0 when some parameter does not factorize), FactorsMS the one-off
+	// cost of the factors (one reverse sweep with K cotangents).
+	FVPSweepMS    float64 `json:"fvp_sweep_ms"`
+	FVPFactoredMS float64 `json:"fvp_factored_ms,omitempty"`
+	FactorsMS     float64 `json:"factors_ms"`
 	BlockFVPMS    float64 `json:"block_fvp_ms"`
 	BlockPerVecMS float64 `json:"block_fvp_ms_per_vector"`
 	// BlockSpeedup is R·fvp_ms / block_fvp_ms: how much cheaper one
@@ -197,6 +207,15 @@ type config struct {
 	batch, vectors, repeat int
 	ntk                    int // rows of the NTK timing, 0 for none
 	seed                   uint64
+}
+
+// few is the repetitions of an operation that can take seconds (the
+// kernel factors, the NTK): at most 3.
+func (c config) few() int {
+	if c.repeat > 0 {
+		return min(c.repeat, 3)
+	}
+	return 3
 }
 
 // inputShape returns the model's first input shape with the batch
@@ -356,15 +375,41 @@ func measure(ctx context.Context, path string, c config) (*Result, error) {
 	p := op.P()
 	v1 := randn64(rng, p)
 	d1 := make([]float64, p)
-	if res.FVPMS, _, err = timer(c.repeat, func() error {
+	if res.FVPSweepMS, _, err = timer(c.repeat, func() error {
 		return op.GaussNewton(ctx, d1, v1, 1)
 	}); err != nil {
 		return nil, fmt.Errorf("Fisher product: %w", err)
 	}
+	// The adapter's CG multiplies by JᵀJ from the kernel factors, which it
+	// builds once for its preconditioner, when every parameter factorizes;
+	// otherwise by the sweeps above.
+	product := op.GaussNewton
+	res.FVPMS = res.FVPSweepMS
+	var f *fvp.Factors
+	if res.FactorsMS, _, err = timer(c.few(), func() error {
+		f, err = op.Factors(ctx)
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("kernel factors: %w", err)
+	}
+	if f.Rows == nil {
+		fo, err := op.FactorOp(f)
+		if err != nil {
+			return nil, err
+		}
+		if res.FVPFactoredMS, _, err = timer(c.repeat, func() error {
+			return fo.GaussNewton(ctx, d1, v1, 1)
+		}); err != nil {
+			return nil, fmt.Errorf("Fisher product from factors: %w", err)
+		}
+		product, res.FVPMS, res.FVPFrom = fo.GaussNewton, res.FVPFactoredMS, "factors"
+	} else {
+		res.FVPFrom = "sweeps"
+	}
 	vr := randn64(rng, c.vectors*p)
 	dr := make([]float64, c.vectors*p)
 	if res.BlockFVPMS, _, err = timer(c.repeat, func() error {
-		return op.GaussNewton(ctx, dr, vr, c.vectors)
+		return product(ctx, dr, vr, c.vectors)
 	}); err != nil {
 		return nil, fmt.Errorf("block Fisher product: %w", err)
 	}
@@ -373,18 +418,14 @@ func measure(ctx context.Context, path string, c config) (*Result, error) {
 
 	if c.ntk > 0 {
 		// The empirical NTK J·Jᵀ of the first ntk rows, from their kernel
-		// factors; at most 3 timed runs, as it can take seconds.
+		// factors.
 		rows := autodiff.FromData(x.Data[:c.ntk*(x.Len()/c.batch)], append([]int{c.ntk}, x.Shape[1:]...)...)
 		nop, err := fvp.New(ctx, e, rows, c.ntk)
 		if err != nil {
 			return nil, err
 		}
 		res.NTKBatch = c.ntk
-		rep := 3
-		if c.repeat > 0 {
-			rep = min(c.repeat, 3)
-		}
-		if res.NTKMS, _, err = timer(rep, func() error {
+		if res.NTKMS, _, err = timer(c.few(), func() error {
 			f, err := nop.Factors(ctx)
 			if err != nil {
 				return err
@@ -418,7 +459,11 @@ func printText(w io.Writer, r *Result) {
 	row("forward", r.ForwardMS)
 	row("JVP (1 direction)", r.JVPMS)
 	row("VJP (1 cotangent)", r.VJPMS)
-	row("Fisher product JᵀJv", r.FVPMS)
+	row("Fisher product JᵀJv, sweeps", r.FVPSweepMS)
+	if r.FVPFactoredMS > 0 {
+		row("Fisher product JᵀJv, factors", r.FVPFactoredMS)
+	}
+	row("  kernel factors, once", r.FactorsMS)
 	row(fmt.Sprintf("block Fisher, %d directions", r.Vectors), r.BlockFVPMS)
 	row("  per direction", r.BlockPerVecMS)
 	if r.NTKMS > 0 {

@@ -1,0 +1,396 @@
+package fvp
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/onnx-adapt/onnx-adapt/simd"
+	"gonum.org/v1/gonum/mat"
+)
+
+// FactorOp applies J and Jᵀ of a data set from its kernel factors (see
+// Factors) instead of sweeping the network. Example i's gradient of output
+// k is, on a dense layer Y = α·X·W (+ β·b), the outer product α·x_i⊗g_ik
+// (and β·g_ik for the bias), so for a direction (dW, db)
+//
+//	(J·v)_ik = Σ_layers g_ik · (α·x_i·dW + β·db) + R_ik·v_R,
+//	Jᵀ·u     = per layer (α·Xᵀ·H, β·Σ_i H_i),  H_i = Σ_k u_ik·g_ik,
+//
+// with R the explicit gradient rows of the parameters that do not
+// factorize. Each dense layer costs one n·in·out product in each
+// direction, where a JVP sweep needs two (W·dx and dW·x) and a VJP sweep
+// two (Gᵀ·X and G·Wᵀ): the Gauss-Newton product JᵀJ·v costs half the
+// multiply-adds of its sweeps. It needs the factors in memory: n·in per
+// layer input and nK·out per layer output, in float32 for a float32
+// operator (the products then run on simd.Sgemm, accumulating over at most
+// factorPanel examples in float32 and over panels in float64).
+type FactorOp struct {
+	f      *Factors
+	n, k   int
+	p      int
+	single bool
+	x32    [][]float32 // per layer, for single; nil for a bias
+	g32    [][]float32
+	nodes  []factorNode
+	rest   []restBlock // the explicit rows' parameters, in column order
+	restP  int
+	pool   sync.Pool // *factorScratch
+}
+
+// factorNode is one node's dense-layer terms, which share its output
+// cotangents G (layer index g of f.Layers).
+type factorNode struct {
+	g, out int
+	terms  []factorTerm
+}
+
+// factorTerm is one parameter of a node: a weight (in > 0) or a bias.
+type factorTerm struct {
+	layer  int     // index in f.Layers
+	alpha  float64 // α (β for a bias), with its sign
+	off    int     // offset in a flat p-vector
+	in     int     // input width; 0 for a bias
+	transB bool    // the weight is stored [out, in]
+}
+
+// restBlock is a parameter outside the factors: its offset and size.
+type restBlock struct{ off, size int }
+
+// factorPanel is how many examples one panel of the products covers (a
+// variable for tests).
+var factorPanel = 2048
+
+// FactorOp returns the factor-based J and Jᵀ of this operator's data, for
+// the factors f that Factors returned for it.
+func (o *Op[T]) FactorOp(f *Factors) (*FactorOp, error) {
+	pl := o.makePlan()
+	if len(pl.layer) != len(f.Layers) || f.N != o.n || f.K != o.k {
+		return nil, fmt.Errorf("fvp.FactorOp: factors of another operator")
+	}
+	fo := &FactorOp{f: f, n: o.n, k: o.k, p: o.p, single: f.Single, restP: pl.restP}
+	byNode := map[int]int{}
+	for li, lp := range pl.layer {
+		l := f.Layers[li]
+		_, out := l.G.Dims()
+		ni, ok := byNode[lp.node]
+		if !ok {
+			ni = len(fo.nodes)
+			byNode[lp.node] = ni
+			fo.nodes = append(fo.nodes, factorNode{g: li, out: out})
+		}
+		t := factorTerm{layer: li, alpha: lp.alpha, off: pl.offset[lp.active], transB: lp.transB}
+		if l.X != nil {
+			_, t.in = l.X.Dims()
+		}
+		fo.nodes[ni].terms = append(fo.nodes[ni].terms, t)
+	}
+	for _, j := range pl.rest {
+		fo.rest = append(fo.rest, restBlock{off: pl.offset[j], size: o.sizes[j]})
+	}
+	if fo.single {
+		s := f.Float32()
+		fo.x32, fo.g32 = s.x, s.g
+	}
+	return fo, nil
+}
+
+// N, K and P are the operator's examples, outputs per example and
+// parameters.
+func (fo *FactorOp) N() int { return fo.n }
+func (fo *FactorOp) K() int { return fo.k }
+func (fo *FactorOp) P() int { return fo.p }
+
+// factorScratch holds one product's work space.
+type factorScratch struct {
+	w32  []float32 // the direction's layer parameters in float32
+	z32  []float32 // panel × out
+	d32  []float32 // one parameter's panel cotangent
+	z64  []float64
+	d64  []float64
+	rest []float64
+}
+
+func (fo *FactorOp) scratch() *factorScratch {
+	if s, ok := fo.pool.Get().(*factorScratch); ok {
+		return s
+	}
+	return &factorScratch{}
+}
+
+// J sets dst (r×nK) to J·v for the r directions v (r×p).
+func (fo *FactorOp) J(ctx context.Context, dst, v []float64, r int) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	nk := fo.n * fo.k
+	if len(v) != r*fo.p || len(dst) != r*nk {
+		return fmt.Errorf("fvp.FactorOp.J: got %d and %d values for r=%d, p=%d, nK=%d", len(v), len(dst), r, fo.p, nk)
+	}
+	s := fo.scratch()
+	defer fo.pool.Put(s)
+	clear(dst)
+	for d := range r {
+		vd, od := v[d*fo.p:(d+1)*fo.p], dst[d*nk:(d+1)*nk]
+		if fo.single {
+			fo.j32(s, vd, od)
+		} else {
+			fo.j64(s, vd, od)
+		}
+		fo.restJ(s, vd, od)
+	}
+	return nil
+}
+
+// JT sets dst (r×p) to Jᵀ·u for the r vectors u (r×nK).
+func (fo *FactorOp) JT(ctx context.Context, dst, u []float64, r int) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	nk := fo.n * fo.k
+	if len(u) != r*nk || len(dst) != r*fo.p {
+		return fmt.Errorf("fvp.FactorOp.JT: got %d and %d values for r=%d, nK=%d, p=%d", len(u), len(dst), r, nk, fo.p)
+	}
+	s := fo.scratch()
+	defer fo.pool.Put(s)
+	clear(dst)
+	for d := range r {
+		ud, od := u[d*nk:(d+1)*nk], dst[d*fo.p:(d+1)*fo.p]
+		if fo.single {
+			fo.jt32(s, ud, od)
+		} else {
+			fo.jt64(s, ud, od)
+		}
+		fo.restJT(s, ud, od)
+	}
+	return nil
+}
+
+// GaussNewton sets dst (r×p) to JᵀJ·v, as Op.GaussNewton does by sweeps.
+func (fo *FactorOp) GaussNewton(ctx context.Context, dst, v []float64, r int) error {
+	return fo.jtj(ctx, dst, v, r, nil)
+}
+
+// SoftmaxFisher sets dst (r×p) to JᵀHJ·v for the class probabilities
+// probs (n×K), as Op.SoftmaxFisher does by sweeps.
+func (fo *FactorOp) SoftmaxFisher(ctx context.Context, dst, v, probs []float64, r int) error {
+	if len(probs) != fo.n*fo.k {
+		return fmt.Errorf("fvp.FactorOp.SoftmaxFisher: %d probabilities for nK=%d", len(probs), fo.n*fo.k)
+	}
+	return fo.jtj(ctx, dst, v, r, func(u []float64) { ApplySoftmaxHessian(u, probs, fo.k, r) })
+}
+
+func (fo *FactorOp) jtj(ctx context.Context, dst, v []float64, r int, m func(u []float64)) error {
+	if len(v) != r*fo.p || len(dst) != r*fo.p {
+		return fmt.Errorf("fvp.FactorOp: got %d and %d values for r=%d, p=%d", len(v), len(dst), r, fo.p)
+	}
+	u := make([]float64, r*fo.n*fo.k)
+	if err := fo.J(ctx, u, v, r); err != nil {
+		return err
+	}
+	if m != nil {
+		m(u)
+	}
+	return fo.JT(ctx, dst, u, r)
+}
+
+// j32 adds J·v to od over the dense layers, in float32.
+func (fo *FactorOp) j32(s *factorScratch, v, od []float64) {
+	s.w32 = grow(&s.w32, fo.p)
+	for _, nd := range fo.nodes {
+		for _, t := range nd.terms {
+			convert(s.w32[t.off:t.off+fo.size(t, nd)], v[t.off:t.off+fo.size(t, nd)])
+		}
+	}
+	for i0 := 0; i0 < fo.n; i0 += factorPanel {
+		rows := min(factorPanel, fo.n-i0)
+		for _, nd := range fo.nodes {
+			out := nd.out
+			z := grow(&s.z32, rows*out)
+			clear(z)
+			for _, t := range nd.terms {
+				w := s.w32[t.off : t.off+fo.size(t, nd)]
+				a := float32(t.alpha)
+				if t.in == 0 {
+					for i := range rows {
+						simd.Saxpy(a, w, z[i*out:(i+1)*out])
+					}
+					continue
+				}
+				x := fo.x32[t.layer][i0*t.in : (i0+rows)*t.in]
+				if t.transB {
+					simd.Sgemm(false, true, rows, out, t.in, a, x, t.in, w, t.in, 1, z, out)
+				} else {
+					simd.Sgemm(false, false, rows, out, t.in, a, x, t.in, w, out, 1, z, out)
+				}
+			}
+			g := fo.g32[nd.g]
+			for i := range rows {
+				zi := z[i*out : (i+1)*out]
+				for k := range fo.k {
+					row := (i0+i)*fo.k + k
+					od[row] += float64(simd.Sdot(zi, g[row*out:(row+1)*out]))
+				}
+			}
+		}
+	}
+}
+
+// jt32 sets the dense layers' entries of od to Jᵀ·u, in float32 per panel.
+func (fo *FactorOp) jt32(s *factorScratch, u, od []float64) {
+	for i0 := 0; i0 < fo.n; i0 += factorPanel {
+		rows := min(factorPanel, fo.n-i0)
+		for _, nd := range fo.nodes {
+			out := nd.out
+			g := fo.g32[nd.g]
+			h := grow(&s.z32, rows*out)
+			clear(h)
+			for i := range rows {
+				hi := h[i*out : (i+1)*out]
+				for k := range fo.k {
+					row := (i0+i)*fo.k + k
+					if w := float32(u[row]); w != 0 {
+						simd.Saxpy(w, g[row*out:(row+1)*out], hi)
+					}
+				}
+			}
+			for _, t := range nd.terms {
+				size := fo.size(t, nd)
+				dp := od[t.off : t.off+size]
+				a := float32(t.alpha)
+				dw := grow(&s.d32, size)
+				if t.in == 0 {
+					clear(dw)
+					for i := range rows {
+						simd.Saxpy(a, h[i*out:(i+1)*out], dw)
+					}
+					for c, x := range dw {
+						dp[c] += float64(x)
+					}
+					continue
+				}
+				x := fo.x32[t.layer][i0*t.in : (i0+rows)*t.in]
+				if t.transB {
+					simd.Sgemm(true, false, out, t.in, rows, a, h, out, x, t.in, 0, dw, t.in)
+				} else {
+					simd.Sgemm(true, false, t.in, out, rows, a, x, t.in, h, out, 0, dw, out)
+				}
+				for c, x := range dw {
+					dp[c] += float64(x)
+				}
+			}
+		}
+	}
+}
+
+// j64 and jt64 are j32 and jt32 in float64, on the factors themselves.
+func (fo *FactorOp) j64(s *factorScratch, v, od []float64) {
+	for i0 := 0; i0 < fo.n; i0 += factorPanel {
+		rows := min(factorPanel, fo.n-i0)
+		for _, nd := range fo.nodes {
+			out := nd.out
+			z := grow(&s.z64, rows*out)
+			clear(z)
+			for _, t := range nd.terms {
+				w := v[t.off : t.off+fo.size(t, nd)]
+				if t.in == 0 {
+					for i := range rows {
+						axpyRow(t.alpha, w, z[i*out:(i+1)*out])
+					}
+					continue
+				}
+				x := fo.f.Layers[t.layer].X.RawMatrix().Data[i0*t.in : (i0+rows)*t.in]
+				if t.transB {
+					simd.Dgemm(false, true, rows, out, t.in, t.alpha, x, t.in, w, t.in, 1, z, out)
+				} else {
+					simd.Dgemm(false, false, rows, out, t.in, t.alpha, x, t.in, w, out, 1, z, out)
+				}
+			}
+			g := fo.f.Layers[nd.g].G.RawMatrix().Data
+			for i := range rows {
+				zi := z[i*out : (i+1)*out]
+				for k := range fo.k {
+					row := (i0+i)*fo.k + k
+					od[row] += dot(zi, g[row*out:(row+1)*out])
+				}
+			}
+		}
+	}
+}
+
+func (fo *FactorOp) jt64(s *factorScratch, u, od []float64) {
+	for i0 := 0; i0 < fo.n; i0 += factorPanel {
+		rows := min(factorPanel, fo.n-i0)
+		for _, nd := range fo.nodes {
+			out := nd.out
+			g := fo.f.Layers[nd.g].G.RawMatrix().Data
+			h := grow(&s.z64, rows*out)
+			clear(h)
+			for i := range rows {
+				hi := h[i*out : (i+1)*out]
+				for k := range fo.k {
+					row := (i0+i)*fo.k + k
+					if w := u[row]; w != 0 {
+						axpyRow(w, g[row*out:(row+1)*out], hi)
+					}
+				}
+			}
+			for _, t := range nd.terms {
+				dp := od[t.off : t.off+fo.size(t, nd)]
+				if t.in == 0 {
+					for i := range rows {
+						axpyRow(t.alpha, h[i*out:(i+1)*out], dp)
+					}
+					continue
+				}
+				x := fo.f.Layers[t.layer].X.RawMatrix().Data[i0*t.in : (i0+rows)*t.in]
+				if t.transB {
+					simd.Dgemm(true, false, out, t.in, rows, t.alpha, h, out, x, t.in, 1, dp, t.in)
+				} else {
+					simd.Dgemm(true, false, t.in, out, rows, t.alpha, x, t.in, h, out, 1, dp, out)
+				}
+			}
+		}
+	}
+}
+
+// size is a term's parameter count.
+func (fo *FactorOp) size(t factorTerm, nd factorNode) int {
+	if t.in == 0 {
+		return nd.out
+	}
+	return t.in * nd.out
+}
+
+// restJ adds R·v_R to od.
+func (fo *FactorOp) restJ(s *factorScratch, v, od []float64) {
+	if fo.restP == 0 {
+		return
+	}
+	s.rest = grow(&s.rest, fo.restP)
+	c := 0
+	for _, b := range fo.rest {
+		c += copy(s.rest[c:], v[b.off:b.off+b.size])
+	}
+	var y mat.VecDense
+	y.MulVec(fo.f.Rows, mat.NewVecDense(fo.restP, s.rest))
+	for i := range od {
+		od[i] += y.AtVec(i)
+	}
+}
+
+// restJT sets the explicit rows' entries of od to Rᵀ·u.
+func (fo *FactorOp) restJT(s *factorScratch, u, od []float64) {
+	if fo.restP == 0 {
+		return
+	}
+	var y mat.VecDense
+	y.MulVec(fo.f.Rows.T(), mat.NewVecDense(len(u), u))
+	c := 0
+	for _, b := range fo.rest {
+		for e := range b.size {
+			od[b.off+e] = y.AtVec(c + e)
+		}
+		c += b.size
+	}
+}
