@@ -38,12 +38,14 @@ func fitClassification[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f [
 	if o.PriorMean == "zero" {
 		f = make([]float64, nk) // the logits' prior mean
 	}
-	method := o.Method
-	if method == "auto" {
-		method = "function"
+	method, err := formFor(o, k, func() string {
 		if op.P() < nk || (nk > maxDense && o.Solver != "direct") {
-			method = "parameter"
+			return "parameter"
 		}
+		return "function"
+	})
+	if err != nil {
+		return state{}, err
 	}
 	// Newton-CG (newtoncg.go) where the dense forms do not fit, or when
 	// the iterative solver is asked for.

@@ -129,12 +129,14 @@ func fit[T autodiff.Float](ctx context.Context, g *autodiff.Graph, active []int,
 			}
 		}
 	}
-	method := o.Method
-	if method == "auto" {
-		method = "function"
+	method, err := formFor(o, k, func() string {
 		if p < nk {
-			method = "parameter"
+			return "parameter"
 		}
+		return "function"
+	})
+	if err != nil {
+		return state{}, err
 	}
 	rep.Method = method
 	// The parameter form solves by conjugate gradients when p is too large
@@ -501,4 +503,21 @@ func finishFit(noise, scale, lml float64, o *Options, rep *Report) (float64, flo
 	rep.NoiseFitted, rep.ScaleFitted = o.Noise <= 0, o.PriorScale <= 0
 	rep.LogMarginal = lml
 	return noise, scale, nil
+}
+
+// formFor resolves o.Method, calling auto for "auto" (or ""), with
+// o.Independent: independent outputs change the kernel, which has no
+// parameter-space form (each output would need its own copy of the
+// parameters), so with K > 1 they take the function form and asking for
+// the parameter form is an error.
+func formFor(o *Options, k int, auto func() string) (string, error) {
+	switch {
+	case o.Independent && k > 1 && o.Method == "parameter":
+		return "", fmt.Errorf("independent outputs have no parameter-space form (each output would need its own copy of the parameters); use the function form")
+	case o.Independent && k > 1:
+		return "function", nil
+	case o.Method == "auto" || o.Method == "":
+		return auto(), nil
+	}
+	return o.Method, nil
 }

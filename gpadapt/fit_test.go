@@ -260,3 +260,58 @@ func TestIndependentOutputs(t *testing.T) {
 		t.Error("independent outputs reported as f + J·δ")
 	}
 }
+
+// TestIndependentForm checks that independent outputs take the function
+// form where the automatic choice would take the parameter form (p < nK),
+// for regression (against the masked dense reference) and classification
+// (a different posterior from the coupled one), and that asking for the
+// parameter form with them is an error rather than a silent coupling.
+func TestIndependentForm(t *testing.T) {
+	ctx := context.Background()
+	g, d, xs := problem(40) // p = 65 < nK = 80
+	const noise, scale = 0.05, 0.7
+	p, err := Fit(ctx, g, d, &Options{Noise: noise, PriorScale: scale, Independent: true, Float64: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := p.Report().Method; m != "function" {
+		t.Errorf("independent outputs solved in the %s form", m)
+	}
+	wantMean, _, _ := denseReferenceMasked(t, g, d, xs, noise, scale, true)
+	pred, err := p.Predict(xs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := relToMax(flatten(pred.Mean), wantMean); e > 1e-10 {
+		t.Errorf("mean off by %.3g", e)
+	}
+	if _, err := Fit(ctx, g, d, &Options{Noise: noise, PriorScale: scale, Independent: true, Method: "parameter", Float64: true}); err == nil {
+		t.Error("independent outputs in the parameter form: no error")
+	}
+
+	gc := testnet.MLP(8, 2, 5, 3) // p = 33 < nK = 45
+	x := testnet.Inputs(9, 15, 2)
+	dc := &Data{X: x}
+	for i := range 15 {
+		dc.Y = append(dc.Y, []float64{float64(i % 3)})
+	}
+	probs := map[bool][][]float64{}
+	for _, ind := range []bool{false, true} {
+		pc, err := Fit(ctx, gc, dc, &Options{Task: Classification, PriorScale: 2, Independent: ind, Float64: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[bool]string{false: "parameter", true: "function"}[ind]
+		if m := pc.Report().Method; m != want {
+			t.Errorf("classification, independent=%v: %s form, want %s", ind, m, want)
+		}
+		pr, err := pc.Predict(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		probs[ind] = pr.Probs
+	}
+	if relToMax(flatten(probs[true]), flatten(probs[false])) < 1e-6 {
+		t.Error("independent and coupled classification give the same probabilities")
+	}
+}
