@@ -36,26 +36,26 @@ type laplaceCG struct {
 // sweep per iteration), preconditioned by the exact diagonal of JᵀWJ from
 // the kernel factors; δ += η·Δ, halving η while the log posterior
 // Ψ(δ) = log p(y | f0 + J·δ) − ‖δ‖²/2s falls. The evidence
-// Ψ(δ̂) − ½·log det(I + s·V·JJᵀ·Vᵀ) (= Ψ − ½(p·log s + log det H)) needs the
-// nK×nK kernel, so it is reported, and s chosen by it, only while
-// nK ≤ maxDense.
+// Ψ(δ̂) − ½·log det(I + s·V·JJᵀ·Vᵀ) (= Ψ − ½(p·log s + log det H)) takes
+// the nK×nK kernel while nK ≤ maxDense, and stochastic Lanczos quadrature
+// on kernel products beyond (laplaceLogDetSLQ).
 func laplaceNewtonCG[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 []float64, labels []int, x *autodiff.Tensor[float32], o *Options, rep Report) (state, error) {
 	nk, k := len(f0), op.K()
-	if o.PriorScale <= 0 && nk > maxDense {
-		return state{}, fmt.Errorf("classification with Newton-CG chooses the prior scale by the Laplace evidence, which needs a dense %d×%d kernel, more than %d; give --prior-scale", nk, nk, maxDense)
-	}
 	progress(o, "kernel", 0, 1)
 	factors, err := op.Factors(ctx)
 	if err != nil {
 		return state{}, err
 	}
-	var k0 *mat.SymDense // for the evidence, while the kernel fits
+	var k0 *mat.SymDense   // for the evidence, while the kernel fits
+	var f32 *fvp.Factors32 // for it beyond: kernel products for SLQ
 	if nk <= maxDense {
 		cross, err := fvp.Cross(factors, factors)
 		if err != nil {
 			return state{}, err
 		}
 		k0 = symmetric(cross)
+	} else {
+		f32 = factors.Float32()
 	}
 	fo, err := op.FactorOp(factors)
 	if err != nil {
@@ -69,6 +69,8 @@ func laplaceNewtonCG[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 []
 		iters, cg   int
 		resid       float64
 		converged   bool
+		se          float64 // of the evidence, by SLQ
+		steps       int     // of its longest Lanczos run
 	}
 	best, err := searchScale(o, func(s float64) (*mode, float64, error) {
 		m := &mode{s: s, delta: make([]float64, op.P())}
@@ -125,6 +127,13 @@ func laplaceNewtonCG[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 []
 				return nil, 0, err
 			}
 			m.evidence -= 0.5 * chol.LogDet()
+		} else {
+			ld, se, steps, err := laplaceLogDetSLQ(ctx, f32, m.probs, k, s, o)
+			if err != nil {
+				return nil, 0, err
+			}
+			m.evidence -= 0.5 * ld
+			m.se, m.steps = 0.5*se, steps
 		}
 		logScale(o, s, m.iters, m.evidence)
 		if o.Logf != nil {
@@ -150,8 +159,9 @@ func laplaceNewtonCG[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 []
 	rep.ScaleFitted = o.PriorScale <= 0
 	rep.Iterations = best.iters
 	rep.Residual = best.resid
-	if k0 != nil {
-		rep.LogMarginal = best.evidence
+	rep.LogMarginal, rep.Evidence = best.evidence, "exact"
+	if k0 == nil {
+		rep.Evidence, rep.Probes, rep.LanczosSteps, rep.LogMarginalSE = "slq", o.Probes, best.steps, best.se
 	}
 	post := &laplaceCG{x: x, probs: best.probs, s: best.s, minv: minv, tol: o.Tol, maxIter: o.MaxIter, accept: o.AcceptUnconverged}
 	return state{delta: best.delta, lcg: post, rep: rep}, nil
@@ -348,4 +358,43 @@ func (pl *laplaceCGPayload) state(p int) (*laplaceCG, error) {
 	}
 	x := autodiff.FromData(pl.X, pl.Shape...)
 	return &laplaceCG{x: x, probs: pl.Probs, s: pl.S, minv: pl.Minv, tol: pl.Tol, maxIter: pl.MaxIter, accept: pl.Accept}, nil
+}
+
+// laplaceLogDetSLQ estimates log det(I + s·B₀), B₀ = V·K₀·Vᵀ with V the
+// square root of the softmax Hessian at the mode's probabilities
+// (blockSqrtHessian), by stochastic Lanczos quadrature (slq, with σ² = 1):
+// o.Probes Rademacher probes, o.LanczosSteps steps, each step one kernel
+// product K₀·(Vᵀ·q) from the float32 factors. It returns the estimate,
+// its standard error and the longest run's steps; B₀ changes with the mode,
+// so every prior scale tried runs its own quadrature.
+func laplaceLogDetSLQ(ctx context.Context, f32 *fvp.Factors32, probs []float64, k int, s float64, o *Options) (ld, se float64, steps int, err error) {
+	v := blockSqrtHessian(probs, k)
+	nk := len(probs)
+	kop := func(ctx context.Context, dst, src []float64, r int) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		t := make([]float64, r*nk)
+		for j := range r {
+			copy(t[j*nk:], v.mulVecT(src[j*nk:(j+1)*nk]))
+		}
+		u := make([]float64, r*nk)
+		if err := f32.MulVec(u, t, r, false); err != nil {
+			return err
+		}
+		for j := range r {
+			copy(dst[j*nk:], v.mulVec(u[j*nk:(j+1)*nk]))
+		}
+		return nil
+	}
+	start := make([]float64, nk) // newSLQ's data run, unused here
+	for i := range start {
+		start[i] = 1
+	}
+	q, err := newSLQ(ctx, kop, start, o.Probes, o.LanczosSteps, o.Seed)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	ld, se = q.logdet(1, s)
+	return ld, se, q.steps, nil
 }
