@@ -200,3 +200,40 @@ func BenchmarkSgemmKernel(b *testing.B) {
 		}
 	}
 }
+
+// vecSink keeps the results of the vector benchmarks alive.
+var vecSink float32
+
+// benchVec runs f(x, y) under every implementation on vectors of the
+// lengths of fvp's row operations, reporting ns per element; bytes are
+// those of x and y read (Saxpy also writes y).
+func benchVec(b *testing.B, f func(x, y []float32)) {
+	for _, n := range []int{16, 512, 2000} {
+		rng := rand.New(rand.NewPCG(3, 4))
+		x, y := make([]float32, n), make([]float32, n)
+		for i := range x {
+			x[i], y[i] = rng.Float32()-0.5, rng.Float32()-0.5
+		}
+		for _, name := range implNames() {
+			b.Run(fmt.Sprintf("%s/n=%d", name, n), func(b *testing.B) {
+				defer setImpl(name)()
+				b.SetBytes(int64(8 * n))
+				for b.Loop() {
+					f(x, y)
+				}
+				b.ReportMetric(b.Elapsed().Seconds()*1e9/float64(b.N)/float64(n), "ns/elem")
+			})
+		}
+	}
+}
+
+// BenchmarkSdot times Sdot(x, y) = Σ x[i]·y[i].
+func BenchmarkSdot(b *testing.B) {
+	benchVec(b, func(x, y []float32) { vecSink += Sdot(x, y) })
+}
+
+// BenchmarkSaxpy times Saxpy: y += alpha·x, with alpha small enough that y
+// stays of order one over the benchmark's calls.
+func BenchmarkSaxpy(b *testing.B) {
+	benchVec(b, func(x, y []float32) { Saxpy(1e-9, x, y) })
+}

@@ -6,7 +6,7 @@
 //
 //   - Sgemm, Dgemm: C = alpha·op(A)·op(B) + beta·C, row-major, op(X) = X or Xᵀ;
 //     C is overwritten when beta = 0 (NaN in C is ignored).
-//   - Sdot: Σ x[i]·y[i].  Saxpy: y += alpha·x.  Sscal: x *= alpha.
+//   - Sdot: Σ x[i]·y[i].  Saxpy: y += alpha·x (both also in maps_amd64.s).  Sscal: x *= alpha.
 //   - Ssum: Σ x[i].  Smax: max x[i] (NaN if any is NaN).
 //   - Im2col / Col2im: the column matrix of a 2-D convolution and its adjoint,
 //     so that a convolution is one GEMM (see Conv2D).

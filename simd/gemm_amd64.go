@@ -62,8 +62,8 @@ var avx2Impl = implementation{
 			sgemmKernel12x8AVX2(k, &a[0], &b[0], &c[0], ldc, overwrite)
 		}},
 	},
-	dot:  dotGeneric,
-	axpy: axpyGeneric,
+	dot:  dotAVX2,
+	axpy: axpyAVX2,
 }
 
 var avx512Impl = implementation{
@@ -79,8 +79,8 @@ var avx512Impl = implementation{
 			sgemmKernel16x16AVX512(k, &a[0], &b[0], &c[0], ldc, overwrite)
 		}},
 	},
-	dot:  dotGeneric,
-	axpy: axpyGeneric,
+	dot:  dotAVX512,
+	axpy: axpyAVX512,
 }
 
 // archImpls lists the assembly implementations the CPU supports, slowest first.

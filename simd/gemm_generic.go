@@ -62,10 +62,12 @@ func dotGeneric(x, y []float32) float32 {
 	return s
 }
 
-// axpyGeneric is the reference Saxpy: for i, v := range x { y[i] += alpha * v }.
+// axpyGeneric is the reference Saxpy: for i, v := range x { y[i] += alpha * v },
+// the product rounded before the sum (the conversion keeps the compiler
+// from fusing them, as the assembly kernels do not).
 func axpyGeneric(alpha float32, x, y []float32) {
 	y = y[:len(x)]
 	for i, v := range x {
-		y[i] += alpha * v
+		y[i] += float32(alpha * v)
 	}
 }

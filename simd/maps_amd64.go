@@ -68,6 +68,24 @@ func eluDerivAVX2(n int, dst, x *float32, a, s float32)
 //go:noescape
 func logisticAVX2(n int, dst, x *float32, a, s float32)
 
+// The vector kernels of vec.go: dot<ISA>(x, y) = Σ x[i]·y[i] and
+// axpy<ISA>(alpha, x, y): y[i] += alpha·x[i], for i < len(x). They handle
+// every length themselves (masked or scalar tails) and trust len(y) >=
+// len(x), which Sdot and Saxpy check. Dot sums in another order than
+// dotGeneric, with fused multiply-adds; axpy is bitwise axpyGeneric.
+
+//go:noescape
+func dotAVX512(x, y []float32) float32
+
+//go:noescape
+func axpyAVX512(alpha float32, x, y []float32)
+
+//go:noescape
+func dotAVX2(x, y []float32) float32
+
+//go:noescape
+func axpyAVX2(alpha float32, x, y []float32)
+
 // unaryAsm runs kernel on the whole vectors of x and the twin on the rest.
 func unaryAsm(lanes int, kernel func(n int, dst, x *float32), twin func(dst, x []float32)) func(dst, x []float32) {
 	return func(dst, x []float32) {

@@ -1334,6 +1334,142 @@ eluDerivAVX512_done:
 	VZEROUPPER
 	RET
 
+// func dotAVX512(x []float32, y []float32) float32
+// Requires: AVX, AVX512F, SSE
+TEXT ·dotAVX512(SB), NOSPLIT, $0-52
+	MOVQ   x_base+0(FP), AX
+	MOVQ   y_base+24(FP), CX
+	MOVQ   x_len+8(FP), DX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	CMPQ   DX, $+64
+	JL     dotAVX512_one
+
+dotAVX512_four:
+	VMOVUPS     (AX), Z4
+	VFMADD231PS (CX), Z4, Z0
+	VMOVUPS     64(AX), Z4
+	VFMADD231PS 64(CX), Z4, Z1
+	VMOVUPS     128(AX), Z4
+	VFMADD231PS 128(CX), Z4, Z2
+	VMOVUPS     192(AX), Z4
+	VFMADD231PS 192(CX), Z4, Z3
+	ADDQ        $+256, AX
+	ADDQ        $+256, CX
+	SUBQ        $+64, DX
+	CMPQ        DX, $+64
+	JGE         dotAVX512_four
+
+dotAVX512_one:
+	CMPQ        DX, $+16
+	JL          dotAVX512_tail
+	VMOVUPS     (AX), Z4
+	VFMADD231PS (CX), Z4, Z0
+	ADDQ        $+64, AX
+	ADDQ        $+64, CX
+	SUBQ        $+16, DX
+	JMP         dotAVX512_one
+
+dotAVX512_tail:
+	TESTQ       DX, DX
+	JE          dotAVX512_sum
+	LEAQ        vec_tailAVX512<>+0(SB), BX
+	KMOVW       (BX)(DX*2), K1
+	VMOVUPS.Z   (AX), K1, Z4
+	VFMADD231PS (CX), Z4, K1, Z1
+
+dotAVX512_sum:
+	VADDPS        Z1, Z0, Z0
+	VADDPS        Z3, Z2, Z2
+	VADDPS        Z2, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VADDPS        Y1, Y0, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPS        X1, X0, X0
+	VMOVHLPS      X0, X0, X1
+	VADDPS        X1, X0, X0
+	VMOVSHDUP     X0, X1
+	VADDSS        X1, X0, X0
+	VZEROUPPER
+	MOVSS         X0, ret+48(FP)
+	RET
+
+DATA vec_tailAVX512<>+0(SB)/2, $0x0000
+DATA vec_tailAVX512<>+2(SB)/2, $0x0001
+DATA vec_tailAVX512<>+4(SB)/2, $0x0003
+DATA vec_tailAVX512<>+6(SB)/2, $0x0007
+DATA vec_tailAVX512<>+8(SB)/2, $0x000f
+DATA vec_tailAVX512<>+10(SB)/2, $0x001f
+DATA vec_tailAVX512<>+12(SB)/2, $0x003f
+DATA vec_tailAVX512<>+14(SB)/2, $0x007f
+DATA vec_tailAVX512<>+16(SB)/2, $0x00ff
+DATA vec_tailAVX512<>+18(SB)/2, $0x01ff
+DATA vec_tailAVX512<>+20(SB)/2, $0x03ff
+DATA vec_tailAVX512<>+22(SB)/2, $0x07ff
+DATA vec_tailAVX512<>+24(SB)/2, $0x0fff
+DATA vec_tailAVX512<>+26(SB)/2, $0x1fff
+DATA vec_tailAVX512<>+28(SB)/2, $0x3fff
+DATA vec_tailAVX512<>+30(SB)/2, $0x7fff
+DATA vec_tailAVX512<>+32(SB)/2, $0xffff
+GLOBL vec_tailAVX512<>(SB), RODATA|NOPTR, $34
+
+// func axpyAVX512(alpha float32, x []float32, y []float32)
+// Requires: AVX, AVX512F, SSE
+TEXT ·axpyAVX512(SB), NOSPLIT, $0-56
+	MOVQ         x_base+8(FP), AX
+	MOVQ         y_base+32(FP), CX
+	MOVQ         x_len+16(FP), DX
+	MOVSS        alpha+0(FP), X0
+	VBROADCASTSS X0, Z0
+	CMPQ         DX, $+64
+	JL           axpyAVX512_one
+
+axpyAVX512_four:
+	VMULPS  (AX), Z0, Z1
+	VADDPS  (CX), Z1, Z1
+	VMOVUPS Z1, (CX)
+	VMULPS  64(AX), Z0, Z1
+	VADDPS  64(CX), Z1, Z1
+	VMOVUPS Z1, 64(CX)
+	VMULPS  128(AX), Z0, Z1
+	VADDPS  128(CX), Z1, Z1
+	VMOVUPS Z1, 128(CX)
+	VMULPS  192(AX), Z0, Z1
+	VADDPS  192(CX), Z1, Z1
+	VMOVUPS Z1, 192(CX)
+	ADDQ    $+256, AX
+	ADDQ    $+256, CX
+	SUBQ    $+64, DX
+	CMPQ    DX, $+64
+	JGE     axpyAVX512_four
+
+axpyAVX512_one:
+	CMPQ    DX, $+16
+	JL      axpyAVX512_tail
+	VMULPS  (AX), Z0, Z1
+	VADDPS  (CX), Z1, Z1
+	VMOVUPS Z1, (CX)
+	ADDQ    $+64, AX
+	ADDQ    $+64, CX
+	SUBQ    $+16, DX
+	JMP     axpyAVX512_one
+
+axpyAVX512_tail:
+	TESTQ     DX, DX
+	JE        axpyAVX512_done
+	LEAQ      vec_tailAVX512<>+0(SB), BX
+	KMOVW     (BX)(DX*2), K1
+	VMOVUPS.Z (AX), K1, Z1
+	VMULPS    Z0, Z1, Z1
+	VADDPS.Z  (CX), Z1, K1, Z1
+	VMOVUPS   Z1, K1, (CX)
+
+axpyAVX512_done:
+	VZEROUPPER
+	RET
+
 // func reluAVX2(n int, dst *float32, x *float32)
 // Requires: AVX
 TEXT ·reluAVX2(SB), NOSPLIT, $0-24
@@ -1887,5 +2023,153 @@ eluDerivAVX2_loop:
 	JMP       eluDerivAVX2_loop
 
 eluDerivAVX2_done:
+	VZEROUPPER
+	RET
+
+// func dotAVX2(x []float32, y []float32) float32
+// Requires: AVX, FMA3, SSE
+TEXT ·dotAVX2(SB), NOSPLIT, $0-52
+	MOVQ   x_base+0(FP), AX
+	MOVQ   y_base+24(FP), CX
+	MOVQ   x_len+8(FP), DX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	CMPQ   DX, $+32
+	JL     dotAVX2_one
+
+dotAVX2_four:
+	VMOVUPS     (AX), Y4
+	VFMADD231PS (CX), Y4, Y0
+	VMOVUPS     32(AX), Y4
+	VFMADD231PS 32(CX), Y4, Y1
+	VMOVUPS     64(AX), Y4
+	VFMADD231PS 64(CX), Y4, Y2
+	VMOVUPS     96(AX), Y4
+	VFMADD231PS 96(CX), Y4, Y3
+	ADDQ        $+128, AX
+	ADDQ        $+128, CX
+	SUBQ        $+32, DX
+	CMPQ        DX, $+32
+	JGE         dotAVX2_four
+
+dotAVX2_one:
+	CMPQ        DX, $+8
+	JL          dotAVX2_tail
+	VMOVUPS     (AX), Y4
+	VFMADD231PS (CX), Y4, Y0
+	ADDQ        $+32, AX
+	ADDQ        $+32, CX
+	SUBQ        $+8, DX
+	JMP         dotAVX2_one
+
+dotAVX2_tail:
+	TESTQ       DX, DX
+	JE          dotAVX2_sum
+	NEGQ        DX
+	LEAQ        vec_tailAVX2<>+0(SB), BX
+	VMOVUPS     32(BX)(DX*4), Y4
+	VMASKMOVPS  (AX), Y4, Y5
+	VMASKMOVPS  (CX), Y4, Y4
+	VFMADD231PS Y4, Y5, Y1
+
+dotAVX2_sum:
+	VADDPS       Y1, Y0, Y0
+	VADDPS       Y3, Y2, Y2
+	VADDPS       Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VZEROUPPER
+	MOVSS        X0, ret+48(FP)
+	RET
+
+DATA vec_tailAVX2<>+0(SB)/4, $0xffffffff
+DATA vec_tailAVX2<>+4(SB)/4, $0xffffffff
+DATA vec_tailAVX2<>+8(SB)/4, $0xffffffff
+DATA vec_tailAVX2<>+12(SB)/4, $0xffffffff
+DATA vec_tailAVX2<>+16(SB)/4, $0xffffffff
+DATA vec_tailAVX2<>+20(SB)/4, $0xffffffff
+DATA vec_tailAVX2<>+24(SB)/4, $0xffffffff
+DATA vec_tailAVX2<>+28(SB)/4, $0xffffffff
+DATA vec_tailAVX2<>+32(SB)/4, $0x00000000
+DATA vec_tailAVX2<>+36(SB)/4, $0x00000000
+DATA vec_tailAVX2<>+40(SB)/4, $0x00000000
+DATA vec_tailAVX2<>+44(SB)/4, $0x00000000
+DATA vec_tailAVX2<>+48(SB)/4, $0x00000000
+DATA vec_tailAVX2<>+52(SB)/4, $0x00000000
+DATA vec_tailAVX2<>+56(SB)/4, $0x00000000
+DATA vec_tailAVX2<>+60(SB)/4, $0x00000000
+GLOBL vec_tailAVX2<>(SB), RODATA|NOPTR, $64
+
+// func axpyAVX2(alpha float32, x []float32, y []float32)
+// Requires: AVX, AVX2, SSE
+TEXT ·axpyAVX2(SB), NOSPLIT, $0-56
+	MOVQ         x_base+8(FP), AX
+	MOVQ         y_base+32(FP), CX
+	MOVQ         x_len+16(FP), DX
+	MOVSS        alpha+0(FP), X0
+	VBROADCASTSS X0, Y0
+	CMPQ         DX, $+32
+	JL           axpyAVX2_one
+
+axpyAVX2_four:
+	VMULPS  (AX), Y0, Y1
+	VADDPS  (CX), Y1, Y1
+	VMOVUPS Y1, (CX)
+	VMULPS  32(AX), Y0, Y1
+	VADDPS  32(CX), Y1, Y1
+	VMOVUPS Y1, 32(CX)
+	VMULPS  64(AX), Y0, Y1
+	VADDPS  64(CX), Y1, Y1
+	VMOVUPS Y1, 64(CX)
+	VMULPS  96(AX), Y0, Y1
+	VADDPS  96(CX), Y1, Y1
+	VMOVUPS Y1, 96(CX)
+	ADDQ    $+128, AX
+	ADDQ    $+128, CX
+	SUBQ    $+32, DX
+	CMPQ    DX, $+32
+	JGE     axpyAVX2_four
+
+axpyAVX2_one:
+	CMPQ    DX, $+8
+	JL      axpyAVX2_tail
+	VMULPS  (AX), Y0, Y1
+	VADDPS  (CX), Y1, Y1
+	VMOVUPS Y1, (CX)
+	ADDQ    $+32, AX
+	ADDQ    $+32, CX
+	SUBQ    $+8, DX
+	JMP     axpyAVX2_one
+
+axpyAVX2_tail:
+	TESTQ   DX, DX
+	JE      axpyAVX2_done
+	CMPQ    DX, $0x04
+	JL      axpyAVX2_scalar
+	VMULPS  (AX), X0, X1
+	VADDPS  (CX), X1, X1
+	VMOVUPS X1, (CX)
+	ADDQ    $0x10, AX
+	ADDQ    $0x10, CX
+	SUBQ    $0x04, DX
+
+axpyAVX2_scalar:
+	TESTQ  DX, DX
+	JE     axpyAVX2_done
+	VMULSS (AX), X0, X1
+	VADDSS (CX), X1, X1
+	VMOVSS X1, (CX)
+	ADDQ   $0x04, AX
+	ADDQ   $0x04, CX
+	DECQ   DX
+	JMP    axpyAVX2_scalar
+
+axpyAVX2_done:
 	VZEROUPPER
 	RET

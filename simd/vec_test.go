@@ -3,6 +3,7 @@ package simd
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -86,6 +87,84 @@ func TestVec(t *testing.T) {
 	if v := Smax([]float32{1, nan32, 2}); !math.IsNaN(float64(v)) {
 		t.Errorf("Smax with NaN = %v", v)
 	}
+}
+
+// TestDotAxpy checks Sdot and Saxpy under every implementation at every
+// length 0..300 and a few longer ones, at every pair of offsets 0..3 of x
+// and y, with y longer than x. Sdot must be within the bound of TestVec,
+// ignore y past len(x) (NaN there) and change neither input; Saxpy must be
+// bitwise axpyGeneric, leave x and everything around y[:len(x)] (a
+// non-NaN sentinel) as they were.
+func TestDotAxpy(t *testing.T) {
+	var lengths []int
+	for n := 0; n <= 300; n++ {
+		lengths = append(lengths, n)
+	}
+	lengths = append(lengths, 511, 512, 513, 1000, 2000, 2003)
+	forEachImpl(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(10, 10))
+		for _, n := range lengths {
+			for ox := range 4 {
+				for oy := range 4 {
+					checkDot(t, rng, n, ox, oy)
+					checkAxpy(t, rng, n, ox, oy)
+				}
+			}
+		}
+	})
+}
+
+// checkDot runs Sdot on x of length n at offset ox and y of length n + n%3
+// at offset oy, both in NaN-guarded memory: y[n:] is NaN.
+func checkDot(t *testing.T, rng *rand.Rand, n, ox, oy int) {
+	t.Helper()
+	x, xall := guarded(rng, n, ox)
+	_, yall := guarded(rng, n, oy)
+	y := yall[oy : oy+n+n%3]
+	x0, y0 := slices.Clone(xall), slices.Clone(yall)
+	var ref, abs float64
+	for i := range x {
+		ref += float64(x[i]) * float64(y[i])
+		abs += math.Abs(float64(x[i]) * float64(y[i]))
+	}
+	if got := Sdot(x, y); !(math.Abs(float64(got)-ref) <= 2*float64(n)*eps32*abs) {
+		t.Fatalf("Sdot n=%d offsets %d,%d: %v, want %v", n, ox, oy, got, ref)
+	}
+	if !sameBits(xall, x0) || !sameBits(yall, y0) {
+		t.Fatalf("Sdot n=%d offsets %d,%d changed its inputs", n, ox, oy)
+	}
+}
+
+// checkAxpy runs Saxpy with a random alpha on x of length n at offset ox
+// (NaN around it) and y of length n + n%3 at offset oy, every element of
+// its backing array but y[:n] a sentinel that must stay.
+func checkAxpy(t *testing.T, rng *rand.Rand, n, ox, oy int) {
+	t.Helper()
+	const sentinel = -777
+	x, xall := guarded(rng, n, ox)
+	_, yall := guarded(rng, n, oy)
+	for i := range yall {
+		if i < oy || i >= oy+n {
+			yall[i] = sentinel
+		}
+	}
+	alpha := float32(rng.NormFloat64())
+	x0, want := slices.Clone(xall), slices.Clone(yall)
+	axpyGeneric(alpha, x, want[oy:oy+n])
+	Saxpy(alpha, x, yall[oy:oy+n+n%3])
+	for i := range yall {
+		if math.Float32bits(yall[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("Saxpy n=%d offsets %d,%d: y[%d]=%v, want %v", n, ox, oy, i-oy, yall[i], want[i])
+		}
+	}
+	if !sameBits(xall, x0) {
+		t.Fatalf("Saxpy n=%d offsets %d,%d changed x", n, ox, oy)
+	}
+}
+
+// sameBits reports whether a and b hold bitwise the same values.
+func sameBits(a, b []float32) bool {
+	return slices.EqualFunc(a, b, func(u, v float32) bool { return math.Float32bits(u) == math.Float32bits(v) })
 }
 
 func TestVecPanics(t *testing.T) {

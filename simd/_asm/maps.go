@@ -346,5 +346,7 @@ func genMaps() {
 			x := in[0]
 			return g.sel(g.cmp(cmpGT, x, g.k("zero")), g.mul(par[0], g.exp(x)), par[1])
 		})
+		g.dotText()
+		g.axpyText()
 	}
 }
