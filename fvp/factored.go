@@ -177,109 +177,202 @@ func (fo *FactorOp) SoftmaxFisher(ctx context.Context, dst, v, probs []float64, 
 	if len(probs) != fo.n*fo.k {
 		return fmt.Errorf("fvp.FactorOp.SoftmaxFisher: %d probabilities for nK=%d", len(probs), fo.n*fo.k)
 	}
-	return fo.jtj(ctx, dst, v, r, func(u []float64) { ApplySoftmaxHessian(u, probs, fo.k, r) })
+	k := fo.k
+	return fo.jtj(ctx, dst, v, r, func(u []float64, i int) {
+		ApplySoftmaxHessian(u, probs[i*k:(i+1)*k], k, 1)
+	})
 }
 
-func (fo *FactorOp) jtj(ctx context.Context, dst, v []float64, r int, m func(u []float64)) error {
+// jtj sets dst to Jᵀ·M(J·v), M applied to each example's K values of J·v
+// (m(u_i, i); nil: the identity). In float32 the two halves run fused per
+// panel: each example's rows of G are read for its row dots and at once
+// again for its rows of H, while they are in cache (G is K times the
+// layer's width per example, the largest operand when K > 1).
+func (fo *FactorOp) jtj(ctx context.Context, dst, v []float64, r int, m func(u []float64, i int)) error {
+	nk := fo.n * fo.k
 	if len(v) != r*fo.p || len(dst) != r*fo.p {
 		return fmt.Errorf("fvp.FactorOp: got %d and %d values for r=%d, p=%d", len(v), len(dst), r, fo.p)
 	}
-	u := make([]float64, r*fo.n*fo.k)
-	if err := fo.J(ctx, u, v, r); err != nil {
+	if !fo.single {
+		u := make([]float64, r*nk)
+		if err := fo.J(ctx, u, v, r); err != nil {
+			return err
+		}
+		if m != nil {
+			for d := range r {
+				for i := range fo.n {
+					m(u[d*nk+i*fo.k:d*nk+(i+1)*fo.k], i)
+				}
+			}
+		}
+		return fo.JT(ctx, dst, u, r)
+	}
+	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if m != nil {
-		m(u)
+	s := fo.scratch()
+	defer fo.pool.Put(s)
+	clear(dst)
+	u := make([]float64, nk)
+	for d := range r {
+		vd, od := v[d*fo.p:(d+1)*fo.p], dst[d*fo.p:(d+1)*fo.p]
+		clear(u)
+		fo.restJ(s, vd, u)
+		fo.toWeights32(s, vd)
+		for i0 := 0; i0 < fo.n; i0 += factorPanel {
+			rows := min(factorPanel, fo.n-i0)
+			zs := fo.zPanels32(s, i0, rows)
+			for i := i0; i < i0+rows; i++ {
+				ui := u[i*fo.k : (i+1)*fo.k]
+				fo.rowDots32(zs, i0, i, ui)
+				if m != nil {
+					m(ui, i)
+				}
+				fo.hRows32(zs, i0, i, ui)
+			}
+			fo.addPanelJT32(s, zs, i0, rows, od)
+		}
+		fo.restJT(s, u, od)
 	}
-	return fo.JT(ctx, dst, u, r)
+	return nil
+}
+
+// toWeights32 rounds the dense layers' entries of the direction v to
+// float32, at their offsets in s.w32.
+func (fo *FactorOp) toWeights32(s *factorScratch, v []float64) {
+	s.w32 = grow(&s.w32, fo.p)
+	for _, nd := range fo.nodes {
+		for _, t := range nd.terms {
+			sz := fo.size(t, nd)
+			convert(s.w32[t.off:t.off+sz], v[t.off:t.off+sz])
+		}
+	}
+}
+
+// zPanels32 returns, for each node, Z = Σ α·X·dW (+ β·1·dbᵀ) over the
+// panel's rows (rows × out), from the direction in s.w32; the panels lie
+// one after another in s.z32.
+func (fo *FactorOp) zPanels32(s *factorScratch, i0, rows int) [][]float32 {
+	zs := fo.panels32(s, rows)
+	for ni, nd := range fo.nodes {
+		out, z := nd.out, zs[ni]
+		clear(z)
+		for _, t := range nd.terms {
+			w := s.w32[t.off : t.off+fo.size(t, nd)]
+			a := float32(t.alpha)
+			if t.in == 0 {
+				for i := range rows {
+					simd.Saxpy(a, w, z[i*out:(i+1)*out])
+				}
+				continue
+			}
+			x := fo.x32[t.layer][i0*t.in : (i0+rows)*t.in]
+			if t.transB {
+				simd.Sgemm(false, true, rows, out, t.in, a, x, t.in, w, t.in, 1, z, out)
+			} else {
+				simd.Sgemm(false, false, rows, out, t.in, a, x, t.in, w, out, 1, z, out)
+			}
+		}
+	}
+	return zs
+}
+
+// panels32 returns one rows × out panel per node, one after another in
+// s.z32 (not cleared).
+func (fo *FactorOp) panels32(s *factorScratch, rows int) [][]float32 {
+	total := 0
+	for _, nd := range fo.nodes {
+		total += rows * nd.out
+	}
+	buf := grow(&s.z32, total)
+	ps := make([][]float32, len(fo.nodes))
+	for ni, nd := range fo.nodes {
+		ps[ni], buf = buf[:rows*nd.out], buf[rows*nd.out:]
+	}
+	return ps
+}
+
+// rowDots32 adds to ui the dense layers' part of (J·v)_i, Σ z_i·g_ik, for
+// example i of the panel starting at i0.
+func (fo *FactorOp) rowDots32(zs [][]float32, i0, i int, ui []float64) {
+	for ni, nd := range fo.nodes {
+		out, g := nd.out, fo.g32[nd.g]
+		zi := zs[ni][(i-i0)*out : (i-i0+1)*out]
+		for k := range fo.k {
+			row := i*fo.k + k
+			ui[k] += float64(simd.Sdot(zi, g[row*out:(row+1)*out]))
+		}
+	}
+}
+
+// hRows32 overwrites example i's rows of the panels zs with
+// H_i = Σ_k u_ik·g_ik.
+func (fo *FactorOp) hRows32(zs [][]float32, i0, i int, ui []float64) {
+	for ni, nd := range fo.nodes {
+		out, g := nd.out, fo.g32[nd.g]
+		hi := zs[ni][(i-i0)*out : (i-i0+1)*out]
+		clear(hi)
+		for k := range fo.k {
+			if w := float32(ui[k]); w != 0 {
+				row := i*fo.k + k
+				simd.Saxpy(w, g[row*out:(row+1)*out], hi)
+			}
+		}
+	}
+}
+
+// addPanelJT32 adds each node's parameter cotangents over the panel,
+// α·Xᵀ·H for a weight ([out, in] with transB: α·Hᵀ·X) and β·Σ_i H_i for a
+// bias, from the panels hs of H, to od.
+func (fo *FactorOp) addPanelJT32(s *factorScratch, hs [][]float32, i0, rows int, od []float64) {
+	for ni, nd := range fo.nodes {
+		out, h := nd.out, hs[ni]
+		for _, t := range nd.terms {
+			size := fo.size(t, nd)
+			dw := grow(&s.d32, size)
+			a := float32(t.alpha)
+			switch {
+			case t.in == 0:
+				clear(dw)
+				for i := range rows {
+					simd.Saxpy(a, h[i*out:(i+1)*out], dw)
+				}
+			case t.transB:
+				x := fo.x32[t.layer][i0*t.in : (i0+rows)*t.in]
+				simd.Sgemm(true, false, out, t.in, rows, a, h, out, x, t.in, 0, dw, t.in)
+			default:
+				x := fo.x32[t.layer][i0*t.in : (i0+rows)*t.in]
+				simd.Sgemm(true, false, t.in, out, rows, a, x, t.in, h, out, 0, dw, out)
+			}
+			dp := od[t.off : t.off+size]
+			for c, x := range dw {
+				dp[c] += float64(x)
+			}
+		}
+	}
 }
 
 // j32 adds J·v to od over the dense layers, in float32.
 func (fo *FactorOp) j32(s *factorScratch, v, od []float64) {
-	s.w32 = grow(&s.w32, fo.p)
-	for _, nd := range fo.nodes {
-		for _, t := range nd.terms {
-			convert(s.w32[t.off:t.off+fo.size(t, nd)], v[t.off:t.off+fo.size(t, nd)])
-		}
-	}
+	fo.toWeights32(s, v)
 	for i0 := 0; i0 < fo.n; i0 += factorPanel {
 		rows := min(factorPanel, fo.n-i0)
-		for _, nd := range fo.nodes {
-			out := nd.out
-			z := grow(&s.z32, rows*out)
-			clear(z)
-			for _, t := range nd.terms {
-				w := s.w32[t.off : t.off+fo.size(t, nd)]
-				a := float32(t.alpha)
-				if t.in == 0 {
-					for i := range rows {
-						simd.Saxpy(a, w, z[i*out:(i+1)*out])
-					}
-					continue
-				}
-				x := fo.x32[t.layer][i0*t.in : (i0+rows)*t.in]
-				if t.transB {
-					simd.Sgemm(false, true, rows, out, t.in, a, x, t.in, w, t.in, 1, z, out)
-				} else {
-					simd.Sgemm(false, false, rows, out, t.in, a, x, t.in, w, out, 1, z, out)
-				}
-			}
-			g := fo.g32[nd.g]
-			for i := range rows {
-				zi := z[i*out : (i+1)*out]
-				for k := range fo.k {
-					row := (i0+i)*fo.k + k
-					od[row] += float64(simd.Sdot(zi, g[row*out:(row+1)*out]))
-				}
-			}
+		zs := fo.zPanels32(s, i0, rows)
+		for i := i0; i < i0+rows; i++ {
+			fo.rowDots32(zs, i0, i, od[i*fo.k:(i+1)*fo.k])
 		}
 	}
 }
 
-// jt32 sets the dense layers' entries of od to Jᵀ·u, in float32 per panel.
+// jt32 adds the dense layers' part of Jᵀ·u to od, in float32 per panel.
 func (fo *FactorOp) jt32(s *factorScratch, u, od []float64) {
 	for i0 := 0; i0 < fo.n; i0 += factorPanel {
 		rows := min(factorPanel, fo.n-i0)
-		for _, nd := range fo.nodes {
-			out := nd.out
-			g := fo.g32[nd.g]
-			h := grow(&s.z32, rows*out)
-			clear(h)
-			for i := range rows {
-				hi := h[i*out : (i+1)*out]
-				for k := range fo.k {
-					row := (i0+i)*fo.k + k
-					if w := float32(u[row]); w != 0 {
-						simd.Saxpy(w, g[row*out:(row+1)*out], hi)
-					}
-				}
-			}
-			for _, t := range nd.terms {
-				size := fo.size(t, nd)
-				dp := od[t.off : t.off+size]
-				a := float32(t.alpha)
-				dw := grow(&s.d32, size)
-				if t.in == 0 {
-					clear(dw)
-					for i := range rows {
-						simd.Saxpy(a, h[i*out:(i+1)*out], dw)
-					}
-					for c, x := range dw {
-						dp[c] += float64(x)
-					}
-					continue
-				}
-				x := fo.x32[t.layer][i0*t.in : (i0+rows)*t.in]
-				if t.transB {
-					simd.Sgemm(true, false, out, t.in, rows, a, h, out, x, t.in, 0, dw, t.in)
-				} else {
-					simd.Sgemm(true, false, t.in, out, rows, a, x, t.in, h, out, 0, dw, out)
-				}
-				for c, x := range dw {
-					dp[c] += float64(x)
-				}
-			}
+		hs := fo.panels32(s, rows)
+		for i := i0; i < i0+rows; i++ {
+			fo.hRows32(hs, i0, i, u[i*fo.k:(i+1)*fo.k])
 		}
+		fo.addPanelJT32(s, hs, i0, rows, od)
 	}
 }
 
