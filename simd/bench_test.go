@@ -237,3 +237,48 @@ func BenchmarkSdot(b *testing.B) {
 func BenchmarkSaxpy(b *testing.B) {
 	benchVec(b, func(x, y []float32) { Saxpy(1e-9, x, y) })
 }
+
+// benchConv runs f under every implementation at the lengths of fvp's
+// conversions, n = 1000 (in L1) and 800000 (beyond L2), with bytes the
+// bytes moved per element (read and written).
+func benchConv(b *testing.B, bytes int, f func(n int) func()) {
+	for _, n := range []int{1000, 800000} {
+		run := f(n)
+		for _, name := range implNames() {
+			b.Run(fmt.Sprintf("%s/n=%d", name, n), func(b *testing.B) {
+				defer setImpl(name)()
+				b.SetBytes(int64(bytes * n))
+				for b.Loop() {
+					run()
+				}
+				b.ReportMetric(b.Elapsed().Seconds()*1e9/float64(b.N)/float64(n), "ns/elem")
+			})
+		}
+	}
+}
+
+// BenchmarkF64To32 times F64To32: 8 bytes read and 4 written per element.
+func BenchmarkF64To32(b *testing.B) {
+	benchConv(b, 12, func(n int) func() {
+		rng := rand.New(rand.NewPCG(5, 6))
+		dst, src := make([]float32, n), make([]float64, n)
+		for i := range src {
+			src[i] = rng.NormFloat64()
+		}
+		return func() { F64To32(dst, src) }
+	})
+}
+
+// BenchmarkAddF32To64 times AddF32To64: 4 + 8 bytes read and 8 written per
+// element, with src small enough that dst stays of order one over the
+// benchmark's calls.
+func BenchmarkAddF32To64(b *testing.B) {
+	benchConv(b, 20, func(n int) func() {
+		rng := rand.New(rand.NewPCG(5, 7))
+		dst, src := make([]float64, n), make([]float32, n)
+		for i := range src {
+			dst[i], src[i] = rng.NormFloat64(), float32(rng.NormFloat64()*1e-9)
+		}
+		return func() { AddF32To64(dst, src) }
+	})
+}

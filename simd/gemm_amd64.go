@@ -64,6 +64,9 @@ var avx2Impl = implementation{
 	},
 	dot:  dotAVX2,
 	axpy: axpyAVX2,
+
+	f64To32:    f64To32AVX2,
+	addF32To64: addF32To64AVX2,
 }
 
 var avx512Impl = implementation{
@@ -81,6 +84,9 @@ var avx512Impl = implementation{
 	},
 	dot:  dotAVX512,
 	axpy: axpyAVX512,
+
+	f64To32:    f64To32AVX512,
+	addF32To64: addF32To64AVX512,
 }
 
 // archImpls lists the assembly implementations the CPU supports, slowest first.

@@ -5,6 +5,9 @@ var genericImpl = implementation{
 	sgemm: []gemmKernel[float32]{{mr: 4, nr: 4, kc: 256, mc: 128, nc: 1024, fn: gemmKernelGeneric[float32]}},
 	dot:   dotGeneric,
 	axpy:  axpyGeneric,
+
+	f64To32:    f64To32Generic,
+	addF32To64: addF32To64Generic,
 }
 
 var dgemmGeneric = []gemmKernel[float64]{{mr: 4, nr: 4, kc: 256, mc: 64, nc: 1024, fn: gemmKernelGeneric[float64]}}
@@ -69,5 +72,25 @@ func axpyGeneric(alpha float32, x, y []float32) {
 	y = y[:len(x)]
 	for i, v := range x {
 		y[i] += float32(alpha * v)
+	}
+}
+
+// f64To32Generic is the reference F64To32: dst[i] = float32(src[i]) for
+// i < len(dst), rounded to nearest even.
+func f64To32Generic(dst []float32, src []float64) {
+	src = src[:len(dst)]
+	for i, v := range src {
+		dst[i] = float32(v)
+	}
+}
+
+// addF32To64Generic is the reference AddF32To64: dst[i] += float64(src[i])
+// for i < len(dst), the widening exact and the sum rounded once. Go 1.26
+// compiles the sum as float64(src[i]) + dst[i] (ADDSD into the widened
+// value), so of two NaNs src's is kept; the assembly kernels do the same.
+func addF32To64Generic(dst []float64, src []float32) {
+	src = src[:len(dst)]
+	for i, v := range src {
+		dst[i] += float64(v)
 	}
 }

@@ -8,7 +8,11 @@ type implementation struct {
 	sgemm []gemmKernel[float32]
 	dot   func(x, y []float32) float32
 	axpy  func(alpha float32, x, y []float32)
-	maps  mapKernels // elementwise maps (maps.go), set by init
+	// f64To32 and addF32To64 are F64To32 and AddF32To64 of vec.go, given
+	// len(src) >= len(dst).
+	f64To32    func(dst []float32, src []float64)
+	addF32To64 func(dst []float64, src []float32)
+	maps       mapKernels // elementwise maps (maps.go), set by init
 }
 
 // impls lists the implementations this machine supports, slowest first;

@@ -86,6 +86,24 @@ func dotAVX2(x, y []float32) float32
 //go:noescape
 func axpyAVX2(alpha float32, x, y []float32)
 
+// The conversion kernels of vec.go: f64To32<ISA>(dst, src): dst[i] =
+// float32(src[i]) and addF32To64<ISA>(dst, src): dst[i] += float64(src[i]),
+// for i < len(dst). They handle every length themselves (masked or scalar
+// tails), trust len(src) >= len(dst), which F64To32 and AddF32To64 check,
+// and are bitwise their twins f64To32Generic and addF32To64Generic.
+
+//go:noescape
+func f64To32AVX512(dst []float32, src []float64)
+
+//go:noescape
+func addF32To64AVX512(dst []float64, src []float32)
+
+//go:noescape
+func f64To32AVX2(dst []float32, src []float64)
+
+//go:noescape
+func addF32To64AVX2(dst []float64, src []float32)
+
 // unaryAsm runs kernel on the whole vectors of x and the twin on the rest.
 func unaryAsm(lanes int, kernel func(n int, dst, x *float32), twin func(dst, x []float32)) func(dst, x []float32) {
 	return func(dst, x []float32) {

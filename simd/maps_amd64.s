@@ -1470,6 +1470,107 @@ axpyAVX512_done:
 	VZEROUPPER
 	RET
 
+// func f64To32AVX512(dst []float32, src []float64)
+// Requires: AVX, AVX512F
+TEXT ·f64To32AVX512(SB), NOSPLIT, $0-48
+	MOVQ dst_base+0(FP), AX
+	MOVQ src_base+24(FP), CX
+	MOVQ dst_len+8(FP), DX
+	CMPQ DX, $+32
+	JL   f64To32AVX512_one
+
+f64To32AVX512_four:
+	VCVTPD2PS    (CX), Y0
+	VCVTPD2PS    64(CX), Y1
+	VINSERTF64X4 $0x01, Y1, Z0, Z0
+	VMOVUPS      Z0, (AX)
+	VCVTPD2PS    128(CX), Y1
+	VCVTPD2PS    192(CX), Y0
+	VINSERTF64X4 $0x01, Y0, Z1, Z1
+	VMOVUPS      Z1, 64(AX)
+	ADDQ         $+128, AX
+	ADDQ         $+256, CX
+	SUBQ         $+32, DX
+	CMPQ         DX, $+32
+	JGE          f64To32AVX512_four
+
+f64To32AVX512_one:
+	CMPQ      DX, $+8
+	JL        f64To32AVX512_tail
+	VCVTPD2PS (CX), Y0
+	VMOVUPS   Y0, (AX)
+	ADDQ      $+32, AX
+	ADDQ      $+64, CX
+	SUBQ      $+8, DX
+	JMP       f64To32AVX512_one
+
+f64To32AVX512_tail:
+	TESTQ     DX, DX
+	JE        f64To32AVX512_done
+	LEAQ      vec_tailAVX512<>+0(SB), BX
+	KMOVW     (BX)(DX*2), K1
+	VMOVUPD.Z (CX), K1, Z0
+	VCVTPD2PS Z0, Y2
+	VMOVUPS   Z2, K1, (AX)
+
+f64To32AVX512_done:
+	VZEROUPPER
+	RET
+
+// func addF32To64AVX512(dst []float64, src []float32)
+// Requires: AVX, AVX512F
+TEXT ·addF32To64AVX512(SB), NOSPLIT, $0-48
+	MOVQ dst_base+0(FP), AX
+	MOVQ src_base+24(FP), CX
+	MOVQ dst_len+8(FP), DX
+	CMPQ DX, $+32
+	JL   addF32To64AVX512_one
+
+addF32To64AVX512_four:
+	VCVTPS2PD (CX), Z0
+	VADDPD    (AX), Z0, Z0
+	VMOVUPD   Z0, (AX)
+	VCVTPS2PD 32(CX), Z0
+	VADDPD    64(AX), Z0, Z0
+	VMOVUPD   Z0, 64(AX)
+	VCVTPS2PD 64(CX), Z0
+	VADDPD    128(AX), Z0, Z0
+	VMOVUPD   Z0, 128(AX)
+	VCVTPS2PD 96(CX), Z0
+	VADDPD    192(AX), Z0, Z0
+	VMOVUPD   Z0, 192(AX)
+	ADDQ      $+256, AX
+	ADDQ      $+128, CX
+	SUBQ      $+32, DX
+	CMPQ      DX, $+32
+	JGE       addF32To64AVX512_four
+
+addF32To64AVX512_one:
+	CMPQ      DX, $+8
+	JL        addF32To64AVX512_tail
+	VCVTPS2PD (CX), Z0
+	VADDPD    (AX), Z0, Z0
+	VMOVUPD   Z0, (AX)
+	ADDQ      $+64, AX
+	ADDQ      $+32, CX
+	SUBQ      $+8, DX
+	JMP       addF32To64AVX512_one
+
+addF32To64AVX512_tail:
+	TESTQ     DX, DX
+	JE        addF32To64AVX512_done
+	LEAQ      vec_tailAVX512<>+0(SB), BX
+	KMOVW     (BX)(DX*2), K1
+	VMOVUPS.Z (CX), K1, Z0
+	VCVTPS2PD Y0, Z0
+	VMOVUPD.Z (AX), K1, Z1
+	VADDPD    Z1, Z0, Z0
+	VMOVUPD   Z0, K1, (AX)
+
+addF32To64AVX512_done:
+	VZEROUPPER
+	RET
+
 // func reluAVX2(n int, dst *float32, x *float32)
 // Requires: AVX
 TEXT ·reluAVX2(SB), NOSPLIT, $0-24
@@ -2171,5 +2272,113 @@ axpyAVX2_scalar:
 	JMP    axpyAVX2_scalar
 
 axpyAVX2_done:
+	VZEROUPPER
+	RET
+
+// func f64To32AVX2(dst []float32, src []float64)
+// Requires: AVX
+TEXT ·f64To32AVX2(SB), NOSPLIT, $0-48
+	MOVQ dst_base+0(FP), AX
+	MOVQ src_base+24(FP), CX
+	MOVQ dst_len+8(FP), DX
+	CMPQ DX, $+16
+	JL   f64To32AVX2_one
+
+f64To32AVX2_four:
+	VCVTPD2PSY (CX), X0
+	VMOVUPS    X0, (AX)
+	VCVTPD2PSY 32(CX), X0
+	VMOVUPS    X0, 16(AX)
+	VCVTPD2PSY 64(CX), X0
+	VMOVUPS    X0, 32(AX)
+	VCVTPD2PSY 96(CX), X0
+	VMOVUPS    X0, 48(AX)
+	ADDQ       $+64, AX
+	ADDQ       $+128, CX
+	SUBQ       $+16, DX
+	CMPQ       DX, $+16
+	JGE        f64To32AVX2_four
+
+f64To32AVX2_one:
+	CMPQ       DX, $+4
+	JL         f64To32AVX2_tail
+	VCVTPD2PSY (CX), X0
+	VMOVUPS    X0, (AX)
+	ADDQ       $+16, AX
+	ADDQ       $+32, CX
+	SUBQ       $+4, DX
+	JMP        f64To32AVX2_one
+
+f64To32AVX2_tail:
+	TESTQ  DX, DX
+	JE     f64To32AVX2_done
+	VXORPS X0, X0, X0
+
+f64To32AVX2_scalar:
+	VCVTSD2SS (CX), X0, X0
+	VMOVSS    X0, (AX)
+	ADDQ      $0x04, AX
+	ADDQ      $0x08, CX
+	DECQ      DX
+	JNE       f64To32AVX2_scalar
+
+f64To32AVX2_done:
+	VZEROUPPER
+	RET
+
+// func addF32To64AVX2(dst []float64, src []float32)
+// Requires: AVX
+TEXT ·addF32To64AVX2(SB), NOSPLIT, $0-48
+	MOVQ dst_base+0(FP), AX
+	MOVQ src_base+24(FP), CX
+	MOVQ dst_len+8(FP), DX
+	CMPQ DX, $+16
+	JL   addF32To64AVX2_one
+
+addF32To64AVX2_four:
+	VCVTPS2PD (CX), Y0
+	VADDPD    (AX), Y0, Y0
+	VMOVUPD   Y0, (AX)
+	VCVTPS2PD 16(CX), Y0
+	VADDPD    32(AX), Y0, Y0
+	VMOVUPD   Y0, 32(AX)
+	VCVTPS2PD 32(CX), Y0
+	VADDPD    64(AX), Y0, Y0
+	VMOVUPD   Y0, 64(AX)
+	VCVTPS2PD 48(CX), Y0
+	VADDPD    96(AX), Y0, Y0
+	VMOVUPD   Y0, 96(AX)
+	ADDQ      $+128, AX
+	ADDQ      $+64, CX
+	SUBQ      $+16, DX
+	CMPQ      DX, $+16
+	JGE       addF32To64AVX2_four
+
+addF32To64AVX2_one:
+	CMPQ      DX, $+4
+	JL        addF32To64AVX2_tail
+	VCVTPS2PD (CX), Y0
+	VADDPD    (AX), Y0, Y0
+	VMOVUPD   Y0, (AX)
+	ADDQ      $+32, AX
+	ADDQ      $+16, CX
+	SUBQ      $+4, DX
+	JMP       addF32To64AVX2_one
+
+addF32To64AVX2_tail:
+	TESTQ  DX, DX
+	JE     addF32To64AVX2_done
+	VXORPS X0, X0, X0
+
+addF32To64AVX2_scalar:
+	VCVTSS2SD (CX), X0, X0
+	VADDSD    (AX), X0, X0
+	VMOVSD    X0, (AX)
+	ADDQ      $0x08, AX
+	ADDQ      $0x04, CX
+	DECQ      DX
+	JNE       addF32To64AVX2_scalar
+
+addF32To64AVX2_done:
 	VZEROUPPER
 	RET

@@ -22,6 +22,27 @@ func Saxpy(alpha float32, x, y []float32) {
 	active.axpy(alpha, x, y)
 }
 
+// F64To32 computes dst[i] = float32(src[i]) for i < len(dst): each value
+// rounded to the nearest float32, ties to even, as Go's conversion does
+// (|src[i]| beyond the largest float32 gives ±Inf, tiny values float32
+// subnormals or ±0, NaN stays NaN). It panics if len(src) < len(dst).
+func F64To32(dst []float32, src []float64) {
+	if len(src) < len(dst) {
+		panic(fmt.Sprintf("simd.F64To32: len(src)=%d < len(dst)=%d", len(src), len(dst)))
+	}
+	active.f64To32(dst, src)
+}
+
+// AddF32To64 computes dst[i] += float64(src[i]) for i < len(dst): the
+// widening is exact, so each element is rounded once, by the float64 sum.
+// It panics if len(src) < len(dst).
+func AddF32To64(dst []float64, src []float32) {
+	if len(src) < len(dst) {
+		panic(fmt.Sprintf("simd.AddF32To64: len(src)=%d < len(dst)=%d", len(src), len(dst)))
+	}
+	active.addF32To64(dst, src)
+}
+
 // Sscal computes x[i] *= alpha for every i.
 func Sscal(alpha float32, x []float32) {
 	for i := range x {

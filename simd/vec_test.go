@@ -171,6 +171,8 @@ func TestVecPanics(t *testing.T) {
 	for _, f := range []func(){
 		func() { Sdot(make([]float32, 3), make([]float32, 2)) },
 		func() { Saxpy(1, make([]float32, 3), make([]float32, 2)) },
+		func() { F64To32(make([]float32, 3), make([]float64, 2)) },
+		func() { AddF32To64(make([]float64, 3), make([]float32, 2)) },
 	} {
 		func() {
 			defer func() {
@@ -181,4 +183,247 @@ func TestVecPanics(t *testing.T) {
 			f()
 		}()
 	}
+}
+
+// convLengths are the lengths of the conversion tests: every length 0..300,
+// covering each tail and loop of both instruction sets, and a few longer.
+func convLengths() []int {
+	var s []int
+	for n := 0; n <= 300; n++ {
+		s = append(s, n)
+	}
+	return append(s, 511, 512, 513, 1000, 4099)
+}
+
+// f64Special are float64 values the conversions must get right: signed
+// zeros, infinities, NaNs with payloads (quiet and signaling, the latter
+// quieted by the conversion), values beyond the largest float32 and at its
+// rounding boundary, float32 subnormals and the ties between them, values
+// that underflow to ±0, and ties between normal float32s.
+var f64Special = []float64{
+	0, math.Copysign(0, -1), math.Inf(1), math.Inf(-1),
+	math.NaN(), math.Float64frombits(0x7ff8000020000000), math.Float64frombits(0xfff8000000000123),
+	math.Float64frombits(0x7ff0000020000000), // signaling NaN
+	1e39, -1e39, math.MaxFloat64, -math.MaxFloat64,
+	math.MaxFloat32, -math.MaxFloat32, math.MaxFloat32 + 0x1p103, math.Nextafter(math.MaxFloat32+0x1p103, 0),
+	0x1p-149, -0x1p-149, 0x1p-150, 3 * 0x1p-150, -0x1p-151, 1e-40, -1e-42, 0x1p-126, math.Nextafter(0x1p-126, 0),
+	1e-300, -1e-300, math.SmallestNonzeroFloat64,
+	1 + 0x1p-24, 1 + 3*0x1p-24, -(1 + 0x1p-24 + 0x1p-50),
+}
+
+// f32Special are float32 values for AddF32To64's source.
+var f32Special = []float32{
+	0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1)),
+	nan32, math.Float32frombits(0x7fc00123), math.Float32frombits(0xff800001), // the last signaling
+	math.MaxFloat32, -math.MaxFloat32, math.SmallestNonzeroFloat32, -math.SmallestNonzeroFloat32,
+	1e-40, 0x1p-126, 1, -1, 0x1p-30, 3e38,
+}
+
+// f64Value is a random float64 for the conversion tests: a special value
+// of f64Special, a random bit pattern, or a value of order 10^±3.
+func f64Value(rng *rand.Rand) float64 {
+	switch rng.IntN(4) {
+	case 0:
+		return f64Special[rng.IntN(len(f64Special))]
+	case 1:
+		return math.Float64frombits(rng.Uint64())
+	}
+	return rng.NormFloat64() * math.Pow(10, float64(rng.IntN(7)-3))
+}
+
+// f32Value is f64Value for float32.
+func f32Value(rng *rand.Rand) float32 {
+	switch rng.IntN(4) {
+	case 0:
+		return f32Special[rng.IntN(len(f32Special))]
+	case 1:
+		return math.Float32frombits(rng.Uint32())
+	}
+	return float32(rng.NormFloat64() * math.Pow(10, float64(rng.IntN(7)-3)))
+}
+
+// sentinel64 and sentinel32 fill the memory around the vectors of the
+// conversion tests: NaNs with payloads no conversion produces.
+var (
+	sentinel64 = math.Float64frombits(0x7ff4_dead_beef_0001)
+	sentinel32 = math.Float32frombits(0x7fa5_beef)
+)
+
+// convSlices returns a vector of n random values from value at offset off
+// of its backing array, whose other elements (off before it, guard after)
+// are sent.
+func convSlices[T float32 | float64](rng *rand.Rand, n, off int, sent T, value func(*rand.Rand) T) (x, all []T) {
+	all = make([]T, off+n+guard)
+	for i := range all {
+		all[i] = sent
+	}
+	x = all[off : off+n : off+n]
+	for i := range x {
+		x[i] = value(rng)
+	}
+	return x, all
+}
+
+// bits returns the bit patterns of x.
+func bits[T float32 | float64](x []T) []uint64 {
+	b := make([]uint64, len(x))
+	for i, v := range x {
+		if f, ok := any(v).(float32); ok {
+			b[i] = uint64(math.Float32bits(f))
+		} else {
+			b[i] = math.Float64bits(float64(v))
+		}
+	}
+	return b
+}
+
+// firstDiff returns the first index where a and b differ, or -1.
+func firstDiff(a, b []uint64) int {
+	for i := range a {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return -1
+}
+
+// TestF64To32 checks F64To32 under every implementation, at every length
+// 0..300 and a few longer, at every pair of offsets 0..3 of dst and src
+// (src n%3 longer than dst), with random and special values: dst must be
+// bitwise f64To32Generic's, the memory around dst and all of src unchanged.
+func TestF64To32(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(11, 11))
+		for _, n := range convLengths() {
+			for od := range 4 {
+				for os := range 4 {
+					_, dall := convSlices(rng, n, od, sentinel32, f32Value)
+					src, sall := convSlices(rng, n+n%3, os, sentinel64, f64Value)
+					want, s0 := slices.Clone(dall), bits(sall)
+					f64To32Generic(want[od:od+n], src)
+					F64To32(dall[od:od+n], src)
+					if i := firstDiff(bits(dall), bits(want)); i >= 0 {
+						t.Fatalf("n=%d offsets %d,%d: dst[%d] = %#x for src %v, want %#x",
+							n, od, os, i-od, math.Float32bits(dall[i]), src[i-od], math.Float32bits(want[i]))
+					}
+					if firstDiff(bits(sall), s0) >= 0 {
+						t.Fatalf("n=%d offsets %d,%d changed src", n, od, os)
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestAddF32To64 is TestF64To32 for AddF32To64, with random and special
+// values in both dst and src: NaN + NaN, Inf − Inf, sums that round.
+func TestAddF32To64(t *testing.T) {
+	forEachImpl(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(12, 12))
+		for _, n := range convLengths() {
+			for od := range 4 {
+				for os := range 4 {
+					_, dall := convSlices(rng, n, od, sentinel64, f64Value)
+					src, sall := convSlices(rng, n+n%3, os, sentinel32, f32Value)
+					want, s0 := slices.Clone(dall), bits(sall)
+					addF32To64Generic(want[od:od+n], src)
+					AddF32To64(dall[od:od+n], src)
+					if i := firstDiff(bits(dall), bits(want)); i >= 0 {
+						t.Fatalf("n=%d offsets %d,%d: dst[%d] = %#x for src %v, want %#x",
+							n, od, os, i-od, math.Float64bits(dall[i]), src[i-od], math.Float64bits(want[i]))
+					}
+					if firstDiff(bits(sall), s0) >= 0 {
+						t.Fatalf("n=%d offsets %d,%d changed src", n, od, os)
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestConvValues checks the conversions' arithmetic under every
+// implementation on values whose results are known: ties to even between
+// normal and subnormal float32s, overflow to ±Inf at the rounding boundary,
+// underflow to ±0, NaN; sums whose float32 source is widened exactly. Each
+// value sits at every position of a 21-element vector, so that it passes
+// through the vector loops and the tails.
+func TestConvValues(t *testing.T) {
+	to32 := []struct {
+		x    float64
+		want float32
+	}{
+		{1 + 0x1p-24, 1},                     // tie: down to the even 1
+		{1 + 3*0x1p-24, 1 + 0x1p-22},         // tie: up to the even 1 + 2⁻²²
+		{1 + 0x1p-24 + 0x1p-50, 1 + 0x1p-23}, // just above the tie
+		{math.MaxFloat32, math.MaxFloat32},
+		{math.MaxFloat32 + 0x1p103, inf32(1)},                         // tie between MaxFloat32 and 2¹²⁸: Inf
+		{math.Nextafter(math.MaxFloat32+0x1p103, 0), math.MaxFloat32}, // just below it
+		{-1e39, inf32(-1)},
+		{0x1p-149, 0x1p-149},                       // the smallest subnormal
+		{0x1p-150, 0},                              // tie: down to the even 0
+		{3 * 0x1p-150, 0x1p-148},                   // tie: up to the even 2⁻¹⁴⁸
+		{0x1p-150 + 0x1p-200, 0x1p-149},            // just above the tie
+		{-0x1p-151, float32(math.Copysign(0, -1))}, // underflow keeps the sign
+		{math.Inf(-1), inf32(-1)},
+	}
+	add := []struct {
+		dst  float64
+		src  float32
+		want float64
+	}{
+		{1, 0x1p-30, 1 + 0x1p-30},                         // exact in float64, not in float32
+		{0, math.SmallestNonzeroFloat32, 0x1p-149},        // subnormal source widened exactly
+		{1e300, math.MaxFloat32, 1e300 + math.MaxFloat32}, // one rounding
+		{math.Copysign(0, -1), float32(math.Copysign(0, -1)), math.Copysign(0, -1)},
+		{math.Copysign(0, -1), 0, 0},
+		{0x1p52, 0.5, 0x1p52},         // tie: down to the even 2⁵²
+		{0x1p52 + 1, 0.5, 0x1p52 + 2}, // tie: up to the even 2⁵² + 2
+		{math.Inf(1), math.MaxFloat32, math.Inf(1)},
+	}
+	const n = 21
+	forEachImpl(t, func(t *testing.T) {
+		for _, c := range to32 {
+			for p := range n {
+				src := make([]float64, n)
+				src[p] = c.x
+				dst := make([]float32, n)
+				F64To32(dst, src)
+				if math.Float32bits(dst[p]) != math.Float32bits(c.want) {
+					t.Fatalf("F64To32(%v) at %d = %v, want %v", c.x, p, dst[p], c.want)
+				}
+			}
+		}
+		for _, c := range add {
+			for p := range n {
+				src := make([]float32, n)
+				dst := make([]float64, n)
+				src[p], dst[p] = c.src, c.dst
+				AddF32To64(dst, src)
+				if math.Float64bits(dst[p]) != math.Float64bits(c.want) {
+					t.Fatalf("AddF32To64(%v, %v) at %d = %v, want %v", c.dst, c.src, p, dst[p], c.want)
+				}
+			}
+		}
+		d32 := make([]float32, 1)
+		if F64To32(d32, []float64{math.NaN()}); !math.IsNaN(float64(d32[0])) {
+			t.Errorf("F64To32(NaN) = %v", d32[0])
+		}
+		d64 := []float64{math.Inf(1)}
+		if AddF32To64(d64, []float32{inf32(-1)}); !math.IsNaN(d64[0]) {
+			t.Errorf("AddF32To64: Inf − Inf = %v", d64[0])
+		}
+	})
+}
+
+func inf32(sign int) float32 { return float32(math.Inf(sign)) }
+
+// TestConvAllocs checks that the conversions allocate nothing.
+func TestConvAllocs(t *testing.T) {
+	d32, s64 := make([]float32, 1003), make([]float64, 1003)
+	d64, s32 := make([]float64, 1003), make([]float32, 1003)
+	forEachImpl(t, func(t *testing.T) {
+		if a := testing.AllocsPerRun(10, func() { F64To32(d32, s64); AddF32To64(d64, s32) }); a != 0 {
+			t.Errorf("%v allocations per run", a)
+		}
+	})
 }

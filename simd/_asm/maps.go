@@ -348,5 +348,7 @@ func genMaps() {
 		})
 		g.dotText()
 		g.axpyText()
+		g.f64To32Text()
+		g.addF32To64Text()
 	}
 }
