@@ -344,10 +344,7 @@ func (fo *FactorOp) addPanelJT32(s *factorScratch, hs [][]float32, i0, rows int,
 				x := fo.x32[t.layer][i0*t.in : (i0+rows)*t.in]
 				simd.Sgemm(true, false, t.in, out, rows, a, x, t.in, h, out, 0, dw, out)
 			}
-			dp := od[t.off : t.off+size]
-			for c, x := range dw {
-				dp[c] += float64(x)
-			}
+			simd.AddF32To64(od[t.off:t.off+size], dw)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/onnx-adapt/onnx-adapt/autodiff"
+	"github.com/onnx-adapt/onnx-adapt/simd"
 )
 
 // Op is the Jacobian of a network over a data set, used through products.
@@ -196,9 +197,22 @@ func (o *Op[T]) paramBlocks(v []float64, r int) ([]*autodiff.Tensor[T], *[]T) {
 
 // convert sets dst to src rounded to T.
 func convert[T autodiff.Float](dst []T, src []float64) {
-	src = src[:len(dst)]
-	for i, x := range src {
-		dst[i] = T(x)
+	if d, ok := any(dst).([]float32); ok {
+		simd.F64To32(d, src)
+		return
+	}
+	copy(dst, any(src).([]T))
+}
+
+// addTo64 adds src, widened to float64, to dst.
+func addTo64[T autodiff.Float](dst []float64, src []T) {
+	if s, ok := any(src).([]float32); ok {
+		simd.AddF32To64(dst, s)
+		return
+	}
+	dst = dst[:len(src)]
+	for i, x := range any(src).([]float64) {
+		dst[i] += x
 	}
 }
 
@@ -215,16 +229,10 @@ func (o *Op[T]) storeParamBlocks(dst []float64, blocks []*autodiff.Tensor[T], r 
 		sz := o.sizes[j]
 		for d := 0; d < r; d++ {
 			row := dst[d*o.p+off : d*o.p+off+sz]
-			src := b.Data[d*sz : (d+1)*sz]
 			if set {
-				for i, x := range src {
-					row[i] = float64(x)
-				}
-				continue
+				clear(row)
 			}
-			for i, x := range src {
-				row[i] += float64(x)
-			}
+			addTo64(row, b.Data[d*sz:(d+1)*sz])
 		}
 		off += sz
 	}
