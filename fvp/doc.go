@@ -9,6 +9,11 @@
 //	JJᵀ    the finite neural tangent kernel, formed per layer as
 //	       (A·Aᵀ) ⊙ (G·Gᵀ) for dense layers (Novak et al. 2022)
 //
+// The kernel factors A and G (one reverse sweep with K cotangents per
+// batch) also give J, Jᵀ and the Fisher products without sweeps
+// (FactorOp): one n·in·out product per dense layer each way, half the
+// multiply-adds of a JVP plus a VJP sweep.
+//
 // J is the Jacobian of the first graph output with respect to the active
 // parameters of the engine, with rows ordered example-major: row i·K + k is
 // output k of example i. Vectors in parameter space are flat p-vectors: the

@@ -32,9 +32,9 @@ type laplaceCG struct {
 //
 //	(JᵀWJ + I/s)·Δ = Jᵀ(y − π) − δ/s
 //
-// by conjugate gradients with softmax Fisher products (one JVP and one VJP
-// sweep per iteration), preconditioned by the exact diagonal of JᵀWJ from
-// the kernel factors; δ += η·Δ, halving η while the log posterior
+// by conjugate gradients with softmax Fisher products from the kernel
+// factors (fvp.FactorOp), preconditioned by the exact diagonal of JᵀWJ
+// from the same factors; δ += η·Δ, halving η while the log posterior
 // Ψ(δ) = log p(y | f0 + J·δ) − ‖δ‖²/2s falls. The evidence
 // Ψ(δ̂) − ½·log det(I + s·V·JJᵀ·Vᵀ) (= Ψ − ½(p·log s + log det H)) takes
 // the nK×nK kernel while nK ≤ maxDense, and stochastic Lanczos quadrature
