@@ -316,7 +316,8 @@ func TestF64To32(t *testing.T) {
 }
 
 // TestAddF32To64 is TestF64To32 for AddF32To64, with random and special
-// values in both dst and src: NaN + NaN, Inf − Inf, sums that round.
+// values in both dst and src: NaN + NaN, Inf − Inf, sums that round; a
+// NaN result only needs to be a NaN.
 func TestAddF32To64(t *testing.T) {
 	forEachImpl(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(12, 12))
@@ -328,6 +329,14 @@ func TestAddF32To64(t *testing.T) {
 					want, s0 := slices.Clone(dall), bits(sall)
 					addF32To64Generic(want[od:od+n], src)
 					AddF32To64(dall[od:od+n], src)
+					// Go does not say which NaN an operation on NaNs gives
+					// (the twin under -race keeps dst's, optimized src's):
+					// a NaN sum need only be a NaN. The guards stay bitwise.
+					for i := od; i < od+n; i++ {
+						if math.IsNaN(dall[i]) && math.IsNaN(want[i]) {
+							dall[i] = want[i]
+						}
+					}
 					if i := firstDiff(bits(dall), bits(want)); i >= 0 {
 						t.Fatalf("n=%d offsets %d,%d: dst[%d] = %#x for src %v, want %#x",
 							n, od, os, i-od, math.Float64bits(dall[i]), src[i-od], math.Float64bits(want[i]))
