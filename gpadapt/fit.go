@@ -33,6 +33,9 @@ func Fit(ctx context.Context, g *autodiff.Graph, d *Data, opts *Options) (*Predi
 	if len(d.Y) != d.X.Shape[0] {
 		return nil, fmt.Errorf("%d target rows for %d input rows", len(d.Y), d.X.Shape[0])
 	}
+	if o.Params == "auto" {
+		return fitAuto(ctx, g, d, &o)
+	}
 	active, err := SelectParams(g, o.Params)
 	if err != nil {
 		return nil, err
@@ -520,4 +523,38 @@ func formFor(o *Options, k int, auto func() string) (string, error) {
 		return auto(), nil
 	}
 	return o.Method, nil
+}
+
+// fitAuto fits with the parameters of the last 1, 2, … layers (the last
+// of them all the parameters) and keeps the fit of the largest log
+// marginal likelihood: a choice among kernels by the evidence, each with
+// its own fitted σ² and s. It needs the evidence of every fit.
+func fitAuto(ctx context.Context, g *autodiff.Graph, d *Data, o *Options) (*Predictor, error) {
+	start := time.Now()
+	var best *Predictor
+	layers := len(paramLayers(g))
+	for n := 1; n <= layers; n++ {
+		oo := *o
+		oo.Params = fmt.Sprintf("last:%d", n)
+		p, err := Fit(ctx, g, d, &oo)
+		if err != nil {
+			return nil, fmt.Errorf("--params auto, %s: %w", oo.Params, err)
+		}
+		rep := p.Report()
+		if rep.Evidence == "none" {
+			return nil, fmt.Errorf("--params auto chooses by the marginal likelihood, which the matrix-free solve does not compute with σ² and s both given; fit one of them, or name the parameters")
+		}
+		if o.Logf != nil {
+			o.Logf("--params auto: %s (%d parameters): log marginal likelihood %.6g", oo.Params, rep.P, rep.LogMarginal)
+		}
+		if best == nil || rep.LogMarginal > best.Report().LogMarginal {
+			best = p
+			best.st.rep.Params = oo.Params
+		}
+	}
+	if best == nil {
+		return nil, fmt.Errorf("the model has no parameters to adapt")
+	}
+	best.st.rep.Seconds = time.Since(start).Seconds()
+	return best, nil
 }

@@ -31,7 +31,7 @@ type Options struct {
 	Task       Task
 	Noise      float64 // σ²; 0 means fit it by maximizing the marginal likelihood
 	PriorScale float64 // s; 0 means fit it likewise
-	Params     string  // "all" (or ""), "last:N", or a regular expression over parameter names
+	Params     string  // "all" (or ""), "last:N", "auto" (chosen among last:1 … all by the evidence), or a regular expression over parameter names
 	Method     string  // "auto" (or ""), "function", "parameter"
 	PriorMean  string  // "network" (or "") or "zero"
 	// Independent drops the coupling between outputs: the kernel keeps only
@@ -92,6 +92,9 @@ type Report struct {
 	Residual    float64 `json:"residual"`
 	LogMarginal float64 `json:"log_marginal_likelihood"`
 	Seconds     float64 `json:"seconds"`
+	// Params is the parameter set Options.Params "auto" chose ("last:N");
+	// empty otherwise.
+	Params string `json:"params_chosen,omitempty"`
 	// Jitter is the largest value added to the diagonal of a system that
 	// was not numerically positive definite (0: none).
 	Jitter float64 `json:"jitter,omitempty"`

@@ -2,6 +2,7 @@ package gpadapt
 
 import (
 	"context"
+	"math"
 	"os"
 	"testing"
 
@@ -86,4 +87,45 @@ func fmtList(s []string) string {
 		out += v
 	}
 	return out + "]"
+}
+
+// TestParamsAuto checks that Params "auto" keeps, among last:1 … last:3
+// (all) of a three-layer MLP, the fit of the largest log marginal
+// likelihood, each fitted on its own, and reports which.
+func TestParamsAuto(t *testing.T) {
+	g, d, xs := problem(30)
+	ctx := context.Background()
+	p, err := Fit(ctx, g, d, &Options{Params: "auto", Float64: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	best, bestSpec, evs := math.Inf(-1), "", map[string]float64{}
+	for _, spec := range []string{"last:1", "last:2", "last:3"} {
+		q, err := Fit(ctx, g, d, &Options{Params: spec, Float64: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs[spec] = q.Report().LogMarginal
+		if ev := q.Report().LogMarginal; ev > best {
+			best, bestSpec = ev, spec
+		}
+	}
+	r := p.Report()
+	if r.Params != bestSpec || r.LogMarginal != best {
+		t.Errorf("auto chose %s (evidence %g); the evidences are %v", r.Params, r.LogMarginal, evs)
+	}
+	want, _ := SelectParams(g, bestSpec)
+	size := 0
+	for _, id := range want {
+		size += len(g.Values[id].Data)
+	}
+	if r.P != size {
+		t.Errorf("auto adapted %d parameters, %s has %d", r.P, bestSpec, size)
+	}
+	if _, err := p.Predict(xs); err != nil {
+		t.Fatal(err)
+	}
+	if evs["last:1"] == evs["last:3"] {
+		t.Error("the candidates' evidences coincide: the test cannot tell them apart")
+	}
 }

@@ -50,8 +50,10 @@ Flags of the adaptation (before or after MODEL.onnx):
   --prior-scale S|auto   prior variance s of the weights around the trained
                          ones (default auto: fitted likewise)
   --params P             parameters to adapt: all, last:N (those of the last N
-                         layers) or a regular expression over their names
-                         (default all; 'onnx-adapt inspect' lists them)
+                         layers), auto (last:1, last:2, ... all, each fitted,
+                         the one of the largest marginal likelihood kept) or a
+                         regular expression over their names (default all;
+                         'onnx-adapt inspect' lists them)
   --method M             auto, function (nK unknowns) or parameter (p unknowns)
                          (default auto: the smaller)
   --prior-mean M         network (the prior mean is the trained network) or zero
@@ -722,7 +724,11 @@ func printSummary(w io.Writer, s *adaptSummary) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "  training data\t%d rows of %s; targets %s\n", s.Train.Rows, s.Train.File, strings.Join(s.Train.Targets, ", "))
 	fmt.Fprintf(tw, "  outputs\t%d\n", s.Outputs)
-	fmt.Fprintf(tw, "  parameters\t%d of %d adapted (--params %s)\n", r.P, s.ParamsTotal, s.ParamsSpec)
+	spec := s.ParamsSpec
+	if r.Params != "" {
+		spec += ": " + r.Params + " by the evidence"
+	}
+	fmt.Fprintf(tw, "  parameters\t%d of %d adapted (--params %s)\n", r.P, s.ParamsTotal, spec)
 	form := r.Method + " space"
 	switch r.Method {
 	case "function":
