@@ -35,12 +35,15 @@ type RegPrediction struct {
 
 // Method names, in table order.
 const (
-	MBase      = "base network"
-	MFineTune  = "fine-tune all (Adam, MSE)"
-	MRidge     = "last layer (ridge, LOO λ)"
-	MRBF       = "RBF GP (ML-II)"
-	MOurs      = "**ours**: finite-NTK GP, all params"
-	MOursLast  = "ours: finite-NTK GP, last layer"
+	MBase     = "base network"
+	MFineTune = "fine-tune all (Adam, MSE)"
+	MRidge    = "last layer (ridge, LOO λ)"
+	MRBF      = "RBF GP (ML-II)"
+	MOurs     = "**ours**: finite-NTK GP, all params"
+	MOursLast = "ours: finite-NTK GP, last layer"
+	// MOursAuto is ours with the parameter set chosen among last:1 … all
+	// by the marginal likelihood (--params auto).
+	MOursAuto  = "ours: finite-NTK GP, params by evidence"
 	MFineTuneC = "fine-tune all (Adam, CE)"
 	MLogAnch   = "last layer (logistic, L2 to pretrained)"
 	MLogFresh  = "last layer (logistic, L2 to 0, refit)"
@@ -50,7 +53,7 @@ const (
 )
 
 // RegMethods lists the regression methods the experiments run.
-var RegMethods = []string{MBase, MFineTune, MRidge, MRBF, MOurs, MOursLast}
+var RegMethods = []string{MBase, MFineTune, MRidge, MRBF, MOurs, MOursLast, MOursAuto}
 
 // runRegMethod fits one method on the task's training points and predicts
 // its test points.
@@ -116,13 +119,16 @@ func runRegMethod(ctx context.Context, name string, g *autodiff.Graph, t *RegTas
 			info = fmt.Sprintf("ℓ=%.3g σf²=%.3g σ²=%.3g", gp.h.Lengthscales, gp.h.Signal, gp.h.Noise)
 		}
 		return &RegPrediction{Mean: mean, Var: vr, Info: info}, nil
-	case MOurs, MOursLast:
+	case MOurs, MOursLast, MOursAuto:
 		params := "all"
-		if name == MOursLast {
+		switch name {
+		case MOursLast:
 			var err error
 			if params, err = lastLayerParams(g); err != nil {
 				return nil, err
 			}
+		case MOursAuto:
+			params = "auto"
 		}
 		p, err := gpadapt.Fit(ctx, g, &gpadapt.Data{X: t.Xtr, Y: t.Ytr}, &gpadapt.Options{Task: gpadapt.Regression, Params: params, Seed: seed})
 		if err != nil {
@@ -140,7 +146,11 @@ func runRegMethod(ctx context.Context, name string, g *autodiff.Graph, t *RegTas
 				vr[i][j] = s*s + rep.Noise
 			}
 		}
-		return &RegPrediction{Mean: pr.Mean, Var: vr, Info: fmt.Sprintf("p=%d %s σ²=%.3g s=%.3g", rep.P, rep.Method, rep.Noise, rep.PriorScale)}, nil
+		info := fmt.Sprintf("p=%d %s σ²=%.3g s=%.3g", rep.P, rep.Method, rep.Noise, rep.PriorScale)
+		if rep.Params != "" {
+			info = rep.Params + " " + info
+		}
+		return &RegPrediction{Mean: pr.Mean, Var: vr, Info: info}, nil
 	}
 	return nil, fmt.Errorf("unknown method %q", name)
 }

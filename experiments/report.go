@@ -85,6 +85,8 @@ func shortName(m string) string {
 		return "RBF GP"
 	case MOursLast:
 		return "ours (last layer)"
+	case MOursAuto:
+		return "ours (params by evidence)"
 	case MOursProbit:
 		return "ours (probit)"
 	case MLogAnch:
