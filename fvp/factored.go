@@ -104,11 +104,10 @@ func (fo *FactorOp) P() int { return fo.p }
 // factorScratch holds one product's work space.
 type factorScratch struct {
 	w32  []float32 // the direction's layer parameters in float32
-	z32  []float32 // panel × out
+	z32  []float32 // every node's panel × out, one after another
 	d32  []float32 // one parameter's panel cotangent
-	z64  []float64
-	d64  []float64
-	rest []float64
+	z64  []float64 // one node's panel × out, in float64
+	rest []float64 // the direction's entries of the explicit rows
 }
 
 func (fo *FactorOp) scratch() *factorScratch {
