@@ -38,10 +38,13 @@ const Usage = `usage: onnx-adapt bench MODEL.onnx [flags]
 
 Times the engine on random normal inputs of the model's input shape: the
 median milliseconds of a forward pass, a JVP (one tangent direction over all
-parameters), a VJP (one cotangent), the Fisher product JᵀJv (one JVP and one
-VJP from a stored forward sweep), the block Fisher product of --vectors
-directions (reported per direction) and the empirical NTK of --ntk-batch rows
-(their kernel factors and J·Jᵀ), each also as a multiple of one forward pass.
+parameters), a VJP (one cotangent), the Fisher product JᵀJv as the adapter
+computes it (from the batch's kernel factors when every parameter factorizes,
+one product per dense layer each way; else one JVP and one VJP from a stored
+forward sweep; both are shown, with the factors' one-off cost), the block
+Fisher product of --vectors directions (reported per direction) and the
+empirical NTK of --ntk-batch rows (their kernel factors and J·Jᵀ), each also
+as a multiple of one forward pass.
 
 flags:
   --batch N     rows per sweep (default 256)
@@ -54,7 +57,8 @@ flags:
   --seed S      seed of the random data (default 1)
   --cpuprofile FILE  write a CPU profile of the run (go tool pprof)
   --json        one JSON object: forward_ms, jvp_ms, vjp_ms, fvp_ms,
-                block_fvp_ms_per_vector, and more
+                block_fvp_ms_per_vector, and more (fvp_from: factors or
+                sweeps; fvp_sweep_ms, fvp_factored_ms, factors_ms)
 `
 
 // Result is what Run measures; times are medians in milliseconds.
