@@ -5,7 +5,6 @@ import (
 
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
-	. "github.com/mmcloughlin/avo/reg"
 )
 
 // The conversion kernels F64To32 and AddF32To64 of simd/vec.go, between
@@ -19,34 +18,6 @@ import (
 // f64Lanes is the number of float64 lanes of a vector.
 func (g vgen) f64Lanes() int { return g.lanes / 2 }
 
-// convLoops emits the two vector loops of a conversion kernel over n
-// elements: step(count) handles the count vectors of w elements at dst and
-// src, count 4 then 1, after which the pointers advance by them (dstSize
-// and srcSize bytes per element). It leaves n < w and falls through to
-// fn_tail.
-func (g vgen) convLoops(fn string, n, dst, src Register, dstSize, srcSize int, step func(count int)) {
-	w := g.f64Lanes()
-	block := func(count int) {
-		step(count)
-		ADDQ(I32(dstSize*w*count), dst)
-		ADDQ(I32(srcSize*w*count), src)
-		SUBQ(I32(w*count), n)
-	}
-	CMPQ(n, I32(4*w))
-	JL(LabelRef(fn + "_one"))
-	Label(fn + "_four")
-	block(4)
-	CMPQ(n, I32(4*w))
-	JGE(LabelRef(fn + "_four"))
-
-	Label(fn + "_one")
-	CMPQ(n, I32(w))
-	JL(LabelRef(fn + "_tail"))
-	block(1)
-	JMP(LabelRef(fn + "_one"))
-	Label(fn + "_tail")
-}
-
 // f64To32Text emits f64To32<ISA>(dst []float32, src []float64):
 // dst[i] = float32(src[i]) for i < len(dst), len(src) >= len(dst).
 func (g vgen) f64To32Text() {
@@ -59,7 +30,7 @@ func (g vgen) f64To32Text() {
 	src := Load(Param("src").Base(), GP64())
 	n := Load(Param("dst").Len(), GP64())
 
-	g.convLoops(fn, n, dst, src, 4, 8, func(count int) {
+	blockLoops(fn, n, g.f64Lanes(), dst, src, 4, 8, func(count int) {
 		if !g.avx512 {
 			for i := 0; i < count; i++ {
 				t := XMM()
@@ -126,7 +97,7 @@ func (g vgen) addF32To64Text() {
 	src := Load(Param("src").Base(), GP64())
 	n := Load(Param("dst").Len(), GP64())
 
-	g.convLoops(fn, n, dst, src, 8, 4, func(count int) {
+	blockLoops(fn, n, g.f64Lanes(), dst, src, 8, 4, func(count int) {
 		for i := 0; i < count; i++ {
 			t := g.reg()
 			VCVTPS2PD(Mem{Base: src, Disp: 4 * w * i}, t)

@@ -81,6 +81,33 @@ func (g vgen) hsum(v VecVirtual) Register {
 
 // dotText emits dot<ISA>(x, y []float32) float32 = Σ x[i]·y[i], i < len(x),
 // summed with fused multiply-adds in four vector accumulators.
+// blockLoops emits the two vector loops of a kernel over n elements, w
+// per vector: step(count) handles count vectors at a and b, count 4 while
+// n ≥ 4w, then 1 while n ≥ w; after each step the pointers advance past
+// them (aSize and bSize bytes per element) and n drops by w·count. It
+// leaves n < w at the label fn_tail, where the caller's tail follows.
+func blockLoops(fn string, n Register, w int, a, b Register, aSize, bSize int, step func(count int)) {
+	block := func(count int) {
+		step(count)
+		ADDQ(I32(aSize*w*count), a)
+		ADDQ(I32(bSize*w*count), b)
+		SUBQ(I32(w*count), n)
+	}
+	CMPQ(n, I32(4*w))
+	JL(LabelRef(fn + "_one"))
+	Label(fn + "_four")
+	block(4)
+	CMPQ(n, I32(4*w))
+	JGE(LabelRef(fn + "_four"))
+
+	Label(fn + "_one")
+	CMPQ(n, I32(w))
+	JL(LabelRef(fn + "_tail"))
+	block(1)
+	JMP(LabelRef(fn + "_one"))
+	Label(fn + "_tail")
+}
+
 func (g vgen) dotText() {
 	fn := "dot" + g.isa
 	w := g.lanes
@@ -96,34 +123,16 @@ func (g vgen) dotText() {
 		g.zero(acc[i])
 	}
 
-	CMPQ(n, I32(4*w))
-	JL(LabelRef(fn + "_one"))
-	Label(fn + "_four")
-	for i := range acc {
-		t := g.reg()
-		VMOVUPS(Mem{Base: x, Disp: 4 * w * i}, t)
-		VFMADD231PS(Mem{Base: y, Disp: 4 * w * i}, t, acc[i])
-	}
-	ADDQ(I32(16*w), x)
-	ADDQ(I32(16*w), y)
-	SUBQ(I32(4*w), n)
-	CMPQ(n, I32(4*w))
-	JGE(LabelRef(fn + "_four"))
-
-	Label(fn + "_one")
-	CMPQ(n, I32(w))
-	JL(LabelRef(fn + "_tail"))
-	t := g.reg()
-	VMOVUPS(Mem{Base: x}, t)
-	VFMADD231PS(Mem{Base: y}, t, acc[0])
-	ADDQ(I32(4*w), x)
-	ADDQ(I32(4*w), y)
-	SUBQ(I32(w), n)
-	JMP(LabelRef(fn + "_one"))
+	blockLoops(fn, n, w, x, y, 4, 4, func(count int) {
+		for i := range count {
+			t := g.reg()
+			VMOVUPS(Mem{Base: x, Disp: 4 * w * i}, t)
+			VFMADD231PS(Mem{Base: y, Disp: 4 * w * i}, t, acc[i])
+		}
+	})
 
 	// The last r = n < w elements, the other lanes masked off: masked
 	// loads read nothing past the slices.
-	Label(fn + "_tail")
 	TESTQ(n, n)
 	JE(LabelRef(fn + "_sum"))
 	if g.avx512 {
@@ -168,34 +177,17 @@ func (g vgen) axpyText() {
 	a := g.reg()
 	VBROADCASTSS(as, a)
 
-	// step computes the vectors y[i·w : (i+1)·w] of the current block, for
-	// i < count.
-	step := func(count int) {
-		for i := 0; i < count; i++ {
+	// Each step computes the vectors y[i·w : (i+1)·w] of the current
+	// block, for i < count.
+	blockLoops(fn, n, w, x, y, 4, 4, func(count int) {
+		for i := range count {
 			t := g.reg()
 			VMULPS(Mem{Base: x, Disp: 4 * w * i}, a, t)
 			VADDPS(Mem{Base: y, Disp: 4 * w * i}, t, t)
 			VMOVUPS(t, Mem{Base: y, Disp: 4 * w * i})
 		}
-		ADDQ(I32(4*w*count), x)
-		ADDQ(I32(4*w*count), y)
-		SUBQ(I32(w*count), n)
-	}
+	})
 
-	CMPQ(n, I32(4*w))
-	JL(LabelRef(fn + "_one"))
-	Label(fn + "_four")
-	step(4)
-	CMPQ(n, I32(4*w))
-	JGE(LabelRef(fn + "_four"))
-
-	Label(fn + "_one")
-	CMPQ(n, I32(w))
-	JL(LabelRef(fn + "_tail"))
-	step(1)
-	JMP(LabelRef(fn + "_one"))
-
-	Label(fn + "_tail")
 	TESTQ(n, n)
 	JE(LabelRef(fn + "_done"))
 	if g.avx512 {
