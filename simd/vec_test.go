@@ -292,54 +292,42 @@ func firstDiff(a, b []uint64) int {
 // (src n%3 longer than dst), with random and special values: dst must be
 // bitwise f64To32Generic's, the memory around dst and all of src unchanged.
 func TestF64To32(t *testing.T) {
-	forEachImpl(t, func(t *testing.T) {
-		rng := rand.New(rand.NewPCG(11, 11))
-		for _, n := range convLengths() {
-			for od := range 4 {
-				for os := range 4 {
-					_, dall := convSlices(rng, n, od, sentinel32, f32Value)
-					src, sall := convSlices(rng, n+n%3, os, sentinel64, f64Value)
-					want, s0 := slices.Clone(dall), bits(sall)
-					f64To32Generic(want[od:od+n], src)
-					F64To32(dall[od:od+n], src)
-					if i := firstDiff(bits(dall), bits(want)); i >= 0 {
-						t.Fatalf("n=%d offsets %d,%d: dst[%d] = %#x for src %v, want %#x",
-							n, od, os, i-od, math.Float32bits(dall[i]), src[i-od], math.Float32bits(want[i]))
-					}
-					if firstDiff(bits(sall), s0) >= 0 {
-						t.Fatalf("n=%d offsets %d,%d changed src", n, od, os)
-					}
-				}
-			}
-		}
-	})
+	checkConv(t, 11, F64To32, f64To32Generic, sentinel32, sentinel64, f32Value, f64Value, nil)
 }
 
 // TestAddF32To64 is TestF64To32 for AddF32To64, with random and special
 // values in both dst and src: NaN + NaN, Inf − Inf, sums that round; a
-// NaN result only needs to be a NaN.
+// NaN result only needs to be a NaN (Go does not say which NaN an
+// operation on NaNs gives: the twin under -race keeps dst's, optimized
+// src's). The guards stay bitwise.
 func TestAddF32To64(t *testing.T) {
+	checkConv(t, 12, AddF32To64, addF32To64Generic, sentinel64, sentinel32, f64Value, f32Value, func(x float64) bool { return math.IsNaN(x) })
+}
+
+// checkConv runs conv against its twin under every implementation, at
+// convLengths and offsets 0..3 of dst and src (src n%3 longer), dst
+// starting from values of dv and src from sv: dst bitwise the twin's
+// (or both anyNaN, when that is not nil), its guards and all of src
+// unchanged.
+func checkConv[D, S float32 | float64](t *testing.T, seed uint64, conv, twin func([]D, []S), dsent D, ssent S, dv func(*rand.Rand) D, sv func(*rand.Rand) S, anyNaN func(D) bool) {
 	forEachImpl(t, func(t *testing.T) {
-		rng := rand.New(rand.NewPCG(12, 12))
+		rng := rand.New(rand.NewPCG(seed, seed))
 		for _, n := range convLengths() {
 			for od := range 4 {
 				for os := range 4 {
-					_, dall := convSlices(rng, n, od, sentinel64, f64Value)
-					src, sall := convSlices(rng, n+n%3, os, sentinel32, f32Value)
+					_, dall := convSlices(rng, n, od, dsent, dv)
+					src, sall := convSlices(rng, n+n%3, os, ssent, sv)
 					want, s0 := slices.Clone(dall), bits(sall)
-					addF32To64Generic(want[od:od+n], src)
-					AddF32To64(dall[od:od+n], src)
-					// Go does not say which NaN an operation on NaNs gives
-					// (the twin under -race keeps dst's, optimized src's):
-					// a NaN sum need only be a NaN. The guards stay bitwise.
-					for i := od; i < od+n; i++ {
-						if math.IsNaN(dall[i]) && math.IsNaN(want[i]) {
+					twin(want[od:od+n], src)
+					conv(dall[od:od+n], src)
+					for i := od; anyNaN != nil && i < od+n; i++ {
+						if anyNaN(dall[i]) && anyNaN(want[i]) {
 							dall[i] = want[i]
 						}
 					}
 					if i := firstDiff(bits(dall), bits(want)); i >= 0 {
-						t.Fatalf("n=%d offsets %d,%d: dst[%d] = %#x for src %v, want %#x",
-							n, od, os, i-od, math.Float64bits(dall[i]), src[i-od], math.Float64bits(want[i]))
+						t.Fatalf("n=%d offsets %d,%d: dst[%d] = %v (%#x) for src %v, want %v (%#x)",
+							n, od, os, i-od, dall[i], bits(dall[i : i+1])[0], src[min(i-od, len(src)-1)], want[i], bits(want[i : i+1])[0])
 					}
 					if firstDiff(bits(sall), s0) >= 0 {
 						t.Fatalf("n=%d offsets %d,%d changed src", n, od, os)
