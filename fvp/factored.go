@@ -30,7 +30,8 @@ type FactorOp struct {
 	n, k   int
 	p      int
 	single bool
-	x32    [][]float32 // per layer, for single; nil for a bias
+	f32    *Factors32  // the float32 copies, for single
+	x32    [][]float32 // f32's per layer, nil for a bias
 	g32    [][]float32
 	nodes  []factorNode
 	rest   []restBlock // the explicit rows' parameters, in column order
@@ -89,10 +90,19 @@ func (o *Op[T]) FactorOp(f *Factors) (*FactorOp, error) {
 		fo.rest = append(fo.rest, restBlock{off: pl.offset[j], size: o.sizes[j]})
 	}
 	if fo.single {
-		s := f.Float32()
-		fo.x32, fo.g32 = s.x, s.g
+		fo.f32 = f.Float32()
+		fo.x32, fo.g32 = fo.f32.x, fo.f32.g
 	}
 	return fo, nil
+}
+
+// Float32 returns float32 copies of the factors for kernel products: the
+// ones the operator holds when its sweeps are float32, else new ones.
+func (fo *FactorOp) Float32() *Factors32 {
+	if fo.f32 != nil {
+		return fo.f32
+	}
+	return fo.f.Float32()
 }
 
 // N, K and P are the operator's examples, outputs per example and

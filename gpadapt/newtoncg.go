@@ -46,6 +46,10 @@ func laplaceNewtonCG[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 []
 	if err != nil {
 		return state{}, err
 	}
+	fo, err := op.FactorOp(factors)
+	if err != nil {
+		return state{}, err
+	}
 	var k0 *mat.SymDense   // for the evidence, while the kernel fits
 	var f32 *fvp.Factors32 // for it beyond: kernel products for SLQ
 	if nk <= maxDense {
@@ -55,11 +59,7 @@ func laplaceNewtonCG[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 []
 		}
 		k0 = symmetric(cross)
 	} else {
-		f32 = factors.Float32()
-	}
-	fo, err := op.FactorOp(factors)
-	if err != nil {
-		return state{}, err
+		f32 = fo.Float32() // FactorOp's own copy in float32 sweeps
 	}
 	progress(o, "kernel", 1, 1)
 	type mode struct {
