@@ -23,15 +23,19 @@ type blockOp func(ctx context.Context, dst, src []float64, r int) error
 // the largest final relative residual. Vectors and reductions are float64,
 // whatever the precision of the sweeps behind A.
 func cg(ctx context.Context, apply blockOp, b []float64, r, n int, minv []float64, tol float64, maxIter int) (x []float64, iters int, resid float64, err error) {
-	var pre func(dst, src []float64)
-	if minv != nil {
-		pre = func(dst, src []float64) {
-			for i, v := range src {
-				dst[i] = v * minv[i]
-			}
+	return cgPre(ctx, apply, b, r, n, diagonal(minv), tol, maxIter)
+}
+
+// diagonal is the preconditioner dst = diag(minv)·src (nil for nil).
+func diagonal(minv []float64) func(dst, src []float64) {
+	if minv == nil {
+		return nil
+	}
+	return func(dst, src []float64) {
+		for i, v := range src {
+			dst[i] = v * minv[i]
 		}
 	}
-	return cgPre(ctx, apply, b, r, n, pre, tol, maxIter)
 }
 
 // cgPre is cg with a general symmetric positive definite preconditioner:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/onnx-adapt/onnx-adapt/autodiff"
 	"github.com/onnx-adapt/onnx-adapt/fvp"
@@ -24,6 +25,11 @@ type laplaceCG struct {
 	tol     float64
 	maxIter int
 	accept  bool
+	// The training products and the preconditioner of the variance
+	// solves, prepared by the first prediction (prepare).
+	mu   sync.Mutex
+	prod fisherProducts
+	pre  func(dst, src []float64)
 }
 
 // laplaceNewtonCG finds the Laplace approximation in parameter space
@@ -67,6 +73,7 @@ func laplaceNewtonCG[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 []
 		delta       []float64
 		probs       []float64
 		iters, cg   int
+		sketches    int // Nyström preconditioners built
 		resid       float64
 		converged   bool
 		se          float64 // of the evidence, by SLQ
@@ -82,12 +89,23 @@ func laplaceNewtonCG[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 []
 		psi := logPost(m.delta, jd)
 		var it int
 		norm0 := 0.0
+		var pre *nystrom
+		stale := true
 		for it = 1; it <= newtonMaxIter; it++ {
 			probs, grad, _ := softmaxStats(f0, jd, labels, k)
-			step, iters, resid, err := newtonStep(ctx, op, fo, factors, probs, grad, m.delta, s, &norm0, o)
+			if stale {
+				if pre, err = precisionNystrom(ctx, fo, probs, s, nk); err != nil {
+					return nil, 0, err
+				}
+				m.sketches++
+			}
+			step, iters, resid, err := newtonStep(ctx, op, fo, factors, pre, probs, grad, m.delta, s, &norm0, o)
 			if err != nil {
 				return nil, 0, err
 			}
+			// A new sketch costs ℓ products: worth it once a solve takes
+			// more iterations than that.
+			stale = pre != nil && iters > len(pre.w)
 			m.cg += iters
 			m.resid = resid // of the last, tightest step
 			js := make([]float64, nk)
@@ -137,7 +155,7 @@ func laplaceNewtonCG[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 []
 		}
 		logScale(o, s, m.iters, m.evidence)
 		if o.Logf != nil {
-			o.Logf("Newton-CG at s = %g: %d CG iterations in all, relative residual %.3g at the last step", s, m.cg, m.resid)
+			o.Logf("Newton-CG at s = %g: %d CG iterations in all, relative residual %.3g at the last step, %d Nyström sketches", s, m.cg, m.resid, m.sketches)
 		}
 		return m, m.evidence, nil
 	})
@@ -172,7 +190,7 @@ func laplaceNewtonCG[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 []
 // relative residual min(0.1, √(‖rhs‖/‖rhs₀‖)), rhs₀ the first step's right
 // side (norm0, set on the first call), and never looser than o.Tol; the
 // products are prod's, the right side and the preconditioner op's.
-func newtonStep[T autodiff.Float](ctx context.Context, op *fvp.Op[T], prod fisherProducts, factors *fvp.Factors, probs, grad, delta []float64, s float64, norm0 *float64, o *Options) ([]float64, int, float64, error) {
+func newtonStep[T autodiff.Float](ctx context.Context, op *fvp.Op[T], prod fisherProducts, factors *fvp.Factors, ny *nystrom, probs, grad, delta []float64, s float64, norm0 *float64, o *Options) ([]float64, int, float64, error) {
 	rhs := make([]float64, op.P())
 	if err := op.JT(ctx, rhs, grad, 1); err != nil {
 		return nil, 0, 0, err
@@ -180,9 +198,15 @@ func newtonStep[T autodiff.Float](ctx context.Context, op *fvp.Op[T], prod fishe
 	for i := range rhs {
 		rhs[i] -= delta[i] / s
 	}
-	minv, err := fisherPrecond(op, factors, probs, s)
-	if err != nil {
-		return nil, 0, 0, err
+	var pre func(dst, src []float64)
+	if ny != nil {
+		pre = ny.apply
+	} else {
+		minv, err := fisherPrecond(op, factors, probs, s)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		pre = diagonal(minv)
 	}
 	norm := math.Sqrt(dot(rhs, rhs))
 	if *norm0 == 0 {
@@ -192,13 +216,13 @@ func newtonStep[T autodiff.Float](ctx context.Context, op *fvp.Op[T], prod fishe
 	if *norm0 > 0 {
 		tol = max(o.Tol, min(0.1, math.Sqrt(norm / *norm0)))
 	}
-	return solvePrecision(ctx, prod, probs, s, minv, rhs, 1, tol, o)
+	return solvePrecision(ctx, prod, probs, s, pre, rhs, 1, tol, o)
 }
 
 // solvePrecision solves (JᵀWJ + I/s)·X = B for the r right-hand sides B
 // (r×p) by block CG, failing on an unconverged result unless the options
 // accept it.
-func solvePrecision(ctx context.Context, op fisherProducts, probs []float64, s float64, minv, b []float64, r int, tol float64, o *Options) ([]float64, int, float64, error) {
+func solvePrecision(ctx context.Context, op fisherProducts, probs []float64, s float64, pre func(dst, src []float64), b []float64, r int, tol float64, o *Options) ([]float64, int, float64, error) {
 	apply := func(ctx context.Context, dst, src []float64, m int) error {
 		if err := op.SoftmaxFisher(ctx, dst, src, probs, m); err != nil {
 			return err
@@ -208,7 +232,7 @@ func solvePrecision(ctx context.Context, op fisherProducts, probs []float64, s f
 		}
 		return nil
 	}
-	x, iters, resid, err := cg(ctx, apply, b, r, op.P(), minv, tol, o.MaxIter)
+	x, iters, resid, err := cgPre(ctx, apply, b, r, op.P(), pre, tol, o.MaxIter)
 	if err != nil {
 		return nil, iters, resid, err
 	}
@@ -246,35 +270,27 @@ func fisherPrecond[T autodiff.Float](op *fvp.Op[T], factors *fvp.Factors, probs 
 // laplaceCGCov returns the logits' covariance blocks J(x_i)·H⁻¹·J(x_i)ᵀ
 // (m×K×K) at the rows of the test operator: for a few test points at a
 // time, the rows G of J(x) (one reverse sweep), Z = H⁻¹·Gᵀ by block CG over
-// the training data, and each point's block G_i·Z_iᵀ.
+// the training data (its products and preconditioner prepared once per
+// predictor), and each point's block G_i·Z_iᵀ.
 func laplaceCGCov[T autodiff.Float](ctx context.Context, p *Predictor, e *autodiff.Engine[T], test *fvp.Op[T]) ([]float64, error) {
 	post := p.st.lcg
-	train, err := fvp.New(ctx, e, autodiff.Convert[T](post.x), p.batch)
-	if err != nil {
+	if err := prepareLaplaceCG(ctx, post, e, p.batch); err != nil {
 		return nil, err
-	}
-	factors, err := train.Factors(ctx)
-	if err != nil {
-		return nil, err
-	}
-	prod, err := train.FactorOp(factors)
-	if err != nil {
-		return nil, err
-	}
-	if len(post.probs) != train.N()*train.K() || len(post.minv) != train.P() {
-		return nil, fmt.Errorf("predictor holds a posterior of %d probabilities and %d parameters, the model %d and %d", len(post.probs), len(post.minv), train.N()*train.K(), train.P())
 	}
 	o := Options{Tol: post.tol, MaxIter: post.maxIter, AcceptUnconverged: post.accept}
 	k, np := test.K(), test.P()
+	if np != post.prod.P() {
+		return nil, fmt.Errorf("predictor holds a posterior over %d parameters, the model has %d", post.prod.P(), np)
+	}
 	cov := make([]float64, test.N()*k*k)
 	var solveErr error
-	err = test.EachRows(ctx, func(row0 int, rows *mat.Dense) {
+	err := test.EachRows(ctx, func(row0 int, rows *mat.Dense) {
 		if solveErr != nil {
 			return
 		}
 		r, _ := rows.Dims()
 		g := rows.RawMatrix().Data // r×p, contiguous
-		z, _, _, err := solvePrecision(ctx, prod, post.probs, post.s, post.minv, g, r, o.Tol, &o)
+		z, _, _, err := solvePrecision(ctx, post.prod, post.probs, post.s, post.pre, g, r, o.Tol, &o)
 		if err != nil {
 			solveErr = err
 			return
@@ -293,6 +309,57 @@ func laplaceCGCov[T autodiff.Float](ctx context.Context, p *Predictor, e *autodi
 		err = solveErr
 	}
 	return cov, err
+}
+
+// prepareLaplaceCG builds the training data's Fisher products and the
+// preconditioner of H = JᵀWJ + I/s at the mode, once per posterior: the
+// Nyström sketch where its rank is worth it, else the Jacobi diagonal
+// kept in the posterior. A failed (or cancelled) preparation is tried
+// again by the next prediction.
+func prepareLaplaceCG[T autodiff.Float](ctx context.Context, post *laplaceCG, e *autodiff.Engine[T], batch int) error {
+	post.mu.Lock()
+	defer post.mu.Unlock()
+	if post.prod != nil {
+		return nil
+	}
+	train, err := fvp.New(ctx, e, autodiff.Convert[T](post.x), batch)
+	if err != nil {
+		return err
+	}
+	if len(post.probs) != train.N()*train.K() || len(post.minv) != train.P() {
+		return fmt.Errorf("predictor holds a posterior of %d probabilities and %d parameters, the model %d and %d", len(post.probs), len(post.minv), train.N()*train.K(), train.P())
+	}
+	factors, err := train.Factors(ctx)
+	if err != nil {
+		return err
+	}
+	prod, err := train.FactorOp(factors)
+	if err != nil {
+		return err
+	}
+	ny, err := precisionNystrom(ctx, prod, post.probs, post.s, len(post.probs))
+	if err != nil {
+		return err
+	}
+	post.prod, post.pre = prod, diagonal(post.minv)
+	if ny != nil {
+		post.pre = ny.apply
+	}
+	return nil
+}
+
+// precisionNystrom is the Nyström preconditioner of the Laplace
+// precision JᵀWJ + I/s (nystrom), sketched by the softmax Fisher products
+// at probs, or nil where its rank (nystromRank of p and nK) is too small.
+func precisionNystrom(ctx context.Context, op fisherProducts, probs []float64, s float64, nk int) (*nystrom, error) {
+	l := nystromRank(op.P(), nk)
+	if l == 0 {
+		return nil, nil
+	}
+	fisher := func(ctx context.Context, dst, src []float64, r int) error {
+		return op.SoftmaxFisher(ctx, dst, src, probs, r)
+	}
+	return newNystrom(ctx, fisher, op.P(), l, 1/s, 1)
 }
 
 // symmetrize replaces the k×k block by its symmetric part.
