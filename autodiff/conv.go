@@ -3,6 +3,8 @@ package autodiff
 import (
 	"fmt"
 	"unsafe"
+
+	"github.com/onnx-adapt/onnx-adapt/simd"
 )
 
 // Convolutions: Conv and ConvTranspose, by im2col and GEMM.
@@ -440,6 +442,9 @@ func gatherImages[T Float](x []T, i0, nb, ch, sp int, dst []T) {
 // bias b [ch] (nil for none), it writes src + b[c] instead.
 func scatterImages[T Float](src, x []T, i0, nb, ch, sp int, add bool, b []T) {
 	ld := nb * sp
+	if b != nil && scatterBias32(src, x, i0, nb, ch, sp, b) {
+		return
+	}
 	for i := 0; i < nb; i++ {
 		xi := x[(i0+i)*ch*sp:]
 		for c := 0; c < ch; c++ {
@@ -461,6 +466,26 @@ func scatterImages[T Float](src, x []T, i0, nb, ch, sp int, add bool, b []T) {
 			}
 		}
 	}
+}
+
+// scatterBias32 is scatterImages with a bias in float32, each image's
+// channels in one simd.SaffineRows: x[i, c, o] = 1·src[c, i·sp + o] + b[c],
+// which is src + b[c] exactly. It reports false, having done nothing, for
+// float64.
+func scatterBias32[T Float](src, x []T, i0, nb, ch, sp int, b []T) bool {
+	s32, ok := any(src).([]float32)
+	if !ok {
+		return false
+	}
+	x32, b32 := any(x).([]float32), any(b).([]float32)[:ch]
+	ones := make([]float32, ch)
+	for c := range ones {
+		ones[c] = 1
+	}
+	for i := 0; i < nb; i++ {
+		simd.SaffineRows(x32[(i0+i)*ch*sp:(i0+i+1)*ch*sp], s32[i*sp:], ones, b32, sp, sp, nb*sp)
+	}
+	return true
 }
 
 // convForward sets y = conv(z, w) + bias for every image of z (b

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"sync/atomic"
+
+	"github.com/onnx-adapt/onnx-adapt/simd"
 )
 
 // This file holds the pooling ops: MaxPool, AveragePool (any spatial rank),
@@ -304,7 +306,9 @@ func newMaxPool[T Float](n *Node) (*argmaxOp[T], error) {
 				return nil, err
 			}
 			y := alloc(g.out...)
-			maxPoolPlanes(g, x.Data, nil, y.Data)
+			if !maxPool2(&a, g, x.Data, y.Data) {
+				maxPoolPlanes(g, x.Data, nil, y.Data)
+			}
 			return y, nil
 		},
 	}, nil
@@ -366,6 +370,43 @@ func maxPoolPlanes[T Float](g *poolGeom, x []T, arg []int, y []T) {
 			}
 		}
 	}
+}
+
+// maxPool2 is maxPoolPlanes's values (y, no indices) for the common 2×2
+// window with stride 2 over a 2-D float32 input of even width, without
+// padding or dilation, by simd.SmaxPool2 where that is vectorized: with
+// M(s, t) = s > t ? s : t, the window's taps a₀ a₁ (row 2i) and b₀ b₁
+// (row 2i+1) give
+//
+//	y[i, j] = M(b₁, M(b₀, M(a₁, a₀))),
+//
+// the first maximum in tap order as maxPoolPlanes finds it (a NaN first
+// tap stays, later NaNs are skipped). An odd height drops each plane's
+// last row, as the floor of the output size does. It reports false, having
+// done nothing, where it does not apply.
+func maxPool2[T Float](a *poolAttrs, g *poolGeom, x, y []T) bool {
+	x32, ok := any(x).([]float32)
+	if !ok || !simd.MaxPool2Fast() || len(g.in) != 4 {
+		return false
+	}
+	h, w := g.in[2], g.in[3]
+	if !slices.Equal(a.kernel, []int{2, 2}) || !slices.Equal(a.strides, []int{2, 2}) ||
+		!slices.Equal(a.dilations, []int{1, 1}) || w%2 != 0 || g.out[2] != h/2 || g.out[3] != w/2 {
+		return false
+	}
+	// No padding before the input: the first window starts at (0, 0).
+	if a.autoPad == "SAME_UPPER" || a.autoPad == "SAME_LOWER" || (a.autoPad == "NOTSET" && (a.pads[0] != 0 || a.pads[1] != 0)) {
+		return false
+	}
+	y32 := any(y).([]float32)
+	if h%2 == 0 || g.planes == 0 {
+		simd.SmaxPool2(y32, x32[:g.planes*h*w], w)
+		return true
+	}
+	for p := 0; p < g.planes; p++ {
+		simd.SmaxPool2(y32[p*g.outN:(p+1)*g.outN], x32[p*h*w:p*h*w+(h-1)*w], w)
+	}
+	return true
 }
 
 // b2i is 1 for true, 0 for false.

@@ -12,7 +12,8 @@ type implementation struct {
 	// len(src) >= len(dst).
 	f64To32    func(dst []float32, src []float64)
 	addF32To64 func(dst []float64, src []float32)
-	maps       mapKernels // elementwise maps (maps.go), set by init
+	maps       mapKernels  // elementwise maps (maps.go), set by init
+	pool       poolKernels // affine rows and 2×2 max pooling (pool.go), set by init
 }
 
 // impls lists the implementations this machine supports, slowest first;

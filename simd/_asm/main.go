@@ -3,6 +3,7 @@
 //	go run . -set gemm -out ../gemm_amd64.s
 //	go run . -set maps -out ../maps_amd64.s
 //	go run . -set dgemm -out ../dgemm_amd64.s
+//	go run . -set pool -out ../pool_amd64.s
 package main
 
 import (
@@ -13,7 +14,7 @@ import (
 )
 
 func main() {
-	set := flag.String("set", "gemm", "kernel set to generate: gemm, dgemm or maps")
+	set := flag.String("set", "gemm", "kernel set to generate: gemm, dgemm, maps or pool")
 	flag.Parse()
 	ConstraintExpr("!purego")
 	switch *set {
@@ -23,6 +24,8 @@ func main() {
 		genDgemm()
 	case "maps":
 		genMaps()
+	case "pool":
+		genPool()
 	default:
 		log.Fatalf("unknown kernel set %q", *set)
 	}
