@@ -6,7 +6,6 @@ import (
 	"sync"
 
 	"github.com/onnx-adapt/onnx-adapt/simd"
-	"gonum.org/v1/gonum/mat"
 )
 
 // FactorOp applies J and Jᵀ of a data set from its kernel factors (see
@@ -113,11 +112,10 @@ func (fo *FactorOp) P() int { return fo.p }
 
 // factorScratch holds one product's work space.
 type factorScratch struct {
-	w32  []float32 // the direction's layer parameters in float32
-	z32  []float32 // every node's panel × out, one after another
-	d32  []float32 // one parameter's panel cotangent
-	z64  []float64 // one node's panel × out, in float64
-	rest []float64 // the direction's entries of the explicit rows
+	w32 []float32 // the direction's layer parameters in float32
+	z32 []float32 // every node's panel × out, one after another
+	d32 []float32 // one parameter's panel cotangent
+	z64 []float64 // one node's panel × out, in float64
 }
 
 func (fo *FactorOp) scratch() *factorScratch {
@@ -146,8 +144,8 @@ func (fo *FactorOp) J(ctx context.Context, dst, v []float64, r int) error {
 		} else {
 			fo.j64(s, vd, od)
 		}
-		fo.restJ(s, vd, od)
 	}
+	fo.restJ(v, r, dst)
 	return nil
 }
 
@@ -170,8 +168,8 @@ func (fo *FactorOp) JT(ctx context.Context, dst, u []float64, r int) error {
 		} else {
 			fo.jt64(s, ud, od)
 		}
-		fo.restJT(s, ud, od)
 	}
+	fo.restJT(u, r, dst)
 	return nil
 }
 
@@ -222,11 +220,11 @@ func (fo *FactorOp) jtj(ctx context.Context, dst, v []float64, r int, m func(u [
 	s := fo.scratch()
 	defer fo.pool.Put(s)
 	clear(dst)
-	u := make([]float64, nk)
+	us := make([]float64, r*nk) // the directions' J·v, then M(J·v)
+	fo.restJ(v, r, us)
 	for d := range r {
 		vd, od := v[d*fo.p:(d+1)*fo.p], dst[d*fo.p:(d+1)*fo.p]
-		clear(u)
-		fo.restJ(s, vd, u)
+		u := us[d*nk : (d+1)*nk]
 		fo.toWeights32(s, vd)
 		for i0 := 0; i0 < fo.n; i0 += factorPanel {
 			rows := min(factorPanel, fo.n-i0)
@@ -241,8 +239,8 @@ func (fo *FactorOp) jtj(ctx context.Context, dst, v []float64, r int, m func(u [
 			}
 			fo.addPanelJT32(s, zs, i0, rows, od)
 		}
-		fo.restJT(s, u, od)
 	}
+	fo.restJT(us, r, dst)
 	return nil
 }
 
@@ -461,35 +459,37 @@ func (fo *FactorOp) size(t factorTerm, nd factorNode) int {
 	return t.in * nd.out
 }
 
-// restJ adds R·v_R to od.
-func (fo *FactorOp) restJ(s *factorScratch, v, od []float64) {
+// restJ adds R·v_R to the r rows of dst (r×nK), for the r directions v
+// (r×p): dst += V_R·Rᵀ, one GEMM, so that R is read once per block
+// rather than once per direction.
+func (fo *FactorOp) restJ(v []float64, r int, dst []float64) {
 	if fo.restP == 0 {
 		return
 	}
-	s.rest = grow(&s.rest, fo.restP)
-	c := 0
-	for _, b := range fo.rest {
-		c += copy(s.rest[c:], v[b.off:b.off+b.size])
+	vr := make([]float64, r*fo.restP)
+	for d := range r {
+		c := d * fo.restP
+		for _, b := range fo.rest {
+			c += copy(vr[c:], v[d*fo.p+b.off:d*fo.p+b.off+b.size])
+		}
 	}
-	var y mat.VecDense
-	y.MulVec(fo.f.Rows, mat.NewVecDense(fo.restP, s.rest))
-	for i := range od {
-		od[i] += y.AtVec(i)
-	}
+	raw := fo.f.Rows.RawMatrix()
+	simd.Dgemm(false, true, r, raw.Rows, fo.restP, 1, vr, fo.restP, raw.Data, raw.Stride, 1, dst, raw.Rows)
 }
 
-// restJT sets the explicit rows' entries of od to Rᵀ·u.
-func (fo *FactorOp) restJT(s *factorScratch, u, od []float64) {
+// restJT sets the explicit rows' entries of the r rows of dst (r×p) to
+// Rᵀ·u_d for the r vectors u (r×nK): U·R, one GEMM.
+func (fo *FactorOp) restJT(u []float64, r int, dst []float64) {
 	if fo.restP == 0 {
 		return
 	}
-	var y mat.VecDense
-	y.MulVec(fo.f.Rows.T(), mat.NewVecDense(len(u), u))
-	c := 0
-	for _, b := range fo.rest {
-		for e := range b.size {
-			od[b.off+e] = y.AtVec(c + e)
+	raw := fo.f.Rows.RawMatrix()
+	out := make([]float64, r*fo.restP)
+	simd.Dgemm(false, false, r, fo.restP, raw.Rows, 1, u, raw.Rows, raw.Data, raw.Stride, 0, out, fo.restP)
+	for d := range r {
+		c := d * fo.restP
+		for _, b := range fo.rest {
+			c += copy(dst[d*fo.p+b.off:d*fo.p+b.off+b.size], out[c:c+b.size])
 		}
-		c += b.size
 	}
 }
