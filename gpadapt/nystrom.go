@@ -11,8 +11,8 @@ import (
 )
 
 // nystromMaxValues caps the p×ℓ float64 values of a Nyström
-// preconditioner's basis (256 MiB; the sketch and its image take as much
-// again while it is built). A variable so that tests can lower it.
+// preconditioner's basis (256 MiB; the sketch takes as much again while
+// it is built). A variable so that tests can lower it.
 var nystromMaxValues = 1 << 25
 
 // nystromMinRank is the smallest rank worth building: below it the
@@ -109,7 +109,7 @@ func newNystrom(ctx context.Context, apply blockOp, p, l int, mu float64, seed u
 			mt.Set(a, i, qv.At(i, j)/math.Sqrt(dv[j]))
 		}
 	}
-	bt := blas64.General{Rows: r, Cols: p, Stride: p, Data: make([]float64, r*p)} // Bᵀ = Mᵀ·Y_νᵀ
+	bt := blas64.General{Rows: r, Cols: p, Stride: p, Data: om[:r*p]} // Bᵀ = Mᵀ·Y_νᵀ, over Ω
 	blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, mt.RawMatrix(), yv, 0, bt)
 	// BᵀB = V·Σ²·Vᵀ (r×r), then U = B·V·Σ⁻¹: row a of Uᵀ is
 	// V[:,j]ᵀ·Bᵀ/σ_j, the columns in decreasing order of σ².
@@ -135,7 +135,7 @@ func newNystrom(ctx context.Context, apply blockOp, p, l int, mu float64, seed u
 	if q < nystromMinRank {
 		return nil, nil
 	}
-	n := &nystrom{p: p, u: make([]float64, q*p), w: make([]float64, q), lam: lam}
+	n := &nystrom{p: p, u: y[:q*p], w: make([]float64, q), lam: lam} // U over Y_ν
 	ut := blas64.General{Rows: q, Cols: p, Stride: p, Data: n.u}
 	blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, vt.Slice(0, q, 0, r).(*mat.Dense).RawMatrix(), bt, 0, ut)
 	// λ_ℓ + μ, with λ_ℓ = 0 where the sketch found A's rank below ℓ.

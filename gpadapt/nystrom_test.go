@@ -156,3 +156,18 @@ func TestNystromCG(t *testing.T) {
 	}
 	t.Logf("CG iterations: Nyström %d, Jacobi %d", its, jacobi)
 }
+
+// TestNystromRank checks the rank rule: at most 100, p and nK, within
+// the memory cap, and none below nystromMinRank.
+func TestNystromRank(t *testing.T) {
+	defer func(v int) { nystromMaxValues = v }(nystromMaxValues)
+	nystromMaxValues = 1 << 20
+	for _, c := range []struct{ p, m, want int }{
+		{1000, 5000, 100}, {50, 5000, 50}, {1000, 30, 30}, {1000, 7, 0},
+		{1 << 15, 5000, 32}, {1 << 18, 5000, 0},
+	} {
+		if got := nystromRank(c.p, c.m); got != c.want {
+			t.Errorf("nystromRank(%d, %d) = %d, want %d", c.p, c.m, got, c.want)
+		}
+	}
+}
