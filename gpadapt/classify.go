@@ -66,11 +66,17 @@ func fitClassification[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f [
 		return state{}, err
 	}
 	progress(o, "kernel", 1, 1)
+	var modes []*laplace // s and a only, as warm starts
 	best, err := searchScale(o, func(s float64) (*laplace, float64, error) {
-		lp, err := newtonLaplace(k0, s, f, labels, k)
+		var start *laplace
+		if i := nearestScale(len(modes), func(i int) float64 { return modes[i].s }, s); i >= 0 {
+			start = modes[i]
+		}
+		lp, err := newtonLaplace(k0, s, f, labels, k, start)
 		if err != nil {
 			return nil, 0, err
 		}
+		modes = append(modes, &laplace{s: lp.s, a: lp.a})
 		logScale(o, s, lp.iters, lp.evidence)
 		return lp, lp.evidence, nil
 	})
@@ -157,6 +163,20 @@ func searchScale[R any](o *Options, eval func(s float64) (R, float64, error)) (R
 	return best, nil
 }
 
+// nearestScale returns the index among n fitted prior scales (scale(i))
+// nearest to s in log s, or −1 for none. The Laplace fit at a new scale
+// starts its Newton steps from the mode found there: a few steps from it
+// reach the (unique) mode at s, where the prior mean is many steps away.
+func nearestScale(n int, scale func(i int) float64, s float64) int {
+	best, dist := -1, math.Inf(1)
+	for i := range n {
+		if d := math.Abs(math.Log(scale(i) / s)); d < dist {
+			best, dist = i, d
+		}
+	}
+	return best
+}
+
 // laplaceParameter finds the Laplace approximation in parameter space,
 // for p < nK: with logits f0 + J·δ and prior δ ~ N(0, s·I), Newton steps
 // δ += H⁻¹·(Jᵀ∇ − δ/s) with H = JᵀWJ + I/s = L·Lᵀ (backtracking while the
@@ -179,8 +199,12 @@ func laplaceParameter[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 [
 		iters       int
 		converged   bool
 	}
+	var modes []*mode // s and δ only, as warm starts
 	best, err := searchScale(o, func(s float64) (*mode, float64, error) {
 		delta := make([]float64, p)
+		if i := nearestScale(len(modes), func(i int) float64 { return modes[i].s }, s); i >= 0 {
+			copy(delta, modes[i].delta)
+		}
 		logPost := func(d []float64) float64 {
 			var jd mat.VecDense
 			jd.MulVec(jac, mat.NewVecDense(p, d))
@@ -234,6 +258,7 @@ func laplaceParameter[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 [
 		chol.LTo(&l)
 		ev := psi - 0.5*(float64(p)*math.Log(s)+chol.LogDet())
 		logScale(o, s, min(it, newtonMaxIter), ev)
+		modes = append(modes, &mode{s: s, delta: delta})
 		return &mode{s: s, evidence: ev, delta: delta, l: &l, iters: min(it, newtonMaxIter), converged: it <= newtonMaxIter}, ev, nil
 	})
 	if err != nil {
@@ -308,14 +333,25 @@ type laplace struct {
 var newtonMaxIter = 50
 
 // newtonLaplace runs Newton's method for prior scale s and returns the mode
-// with its approximate log evidence −½aᵀg + log p(y|f) − Σ log L_ii.
-func newtonLaplace(k0 *mat.SymDense, s float64, f0 []float64, labels []int, k int) (*laplace, error) {
+// with its approximate log evidence −½aᵀg + log p(y|f) − Σ log L_ii. It
+// starts from the latent values of start, the mode at another scale s′
+// (nil: from the prior mean): g = s′·K₀·a′ = s·K₀·(a′·s′/s).
+func newtonLaplace(k0 *mat.SymDense, s float64, f0 []float64, labels []int, k int, start *laplace) (*laplace, error) {
 	nk := len(f0)
 	kern := mat.NewSymDense(nk, nil)
 	kern.ScaleSym(s, k0)
 	g := make([]float64, nk)
 	a := make([]float64, nk)
 	psi := math.Inf(-1)
+	if start != nil {
+		for i, v := range start.a {
+			a[i] = v * start.s / s
+		}
+		var gv mat.VecDense
+		gv.MulVec(kern, mat.NewVecDense(nk, a))
+		copy(g, gv.RawVector().Data)
+		psi = objective(f0, a, g, labels, k)
+	}
 	var lp *laplace
 	for it := 1; it <= newtonMaxIter; it++ {
 		probs, grad, _ := softmaxStats(f0, g, labels, k)

@@ -3,6 +3,7 @@ package gpadapt
 import (
 	"context"
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/onnx-adapt/onnx-adapt/autodiff"
@@ -94,4 +95,54 @@ func TestClassificationLaplace(t *testing.T) {
 	if e := relToMax(got, want); e > 1e-8 {
 		t.Errorf("logit std off by %.3g relative to the largest", e)
 	}
+}
+
+// TestNewtonLaplaceWarmStart checks that Newton's method started from the
+// mode at a neighbouring prior scale reaches the same mode and evidence as
+// from the prior mean, in fewer steps.
+func TestNewtonLaplaceWarmStart(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	n, k, q := 40, 3, 25
+	nk := n * k
+	j := mat.NewDense(nk, q, nil)
+	for i := range nk {
+		for c := range q {
+			j.Set(i, c, rng.NormFloat64())
+		}
+	}
+	k0 := mat.NewSymDense(nk, nil)
+	k0.SymOuterK(1, j)
+	f0 := make([]float64, nk)
+	for i := range f0 {
+		f0[i] = 2 * rng.NormFloat64()
+	}
+	labels := make([]int, n)
+	for i := range labels {
+		labels[i] = rng.IntN(k)
+	}
+	from, err := newtonLaplace(k0, 0.3, f0, labels, k, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cold, err := newtonLaplace(k0, 1, f0, labels, k, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	warm, err := newtonLaplace(k0, 1, f0, labels, k, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cold.converged || !warm.converged {
+		t.Fatalf("converged: cold %v, warm %v", cold.converged, warm.converged)
+	}
+	if e := relToMax(warm.a, cold.a); e > 1e-5 {
+		t.Errorf("warm-started mode differs from the cold one by %.3g relative", e)
+	}
+	if d := math.Abs(warm.evidence - cold.evidence); d > 1e-7*math.Abs(cold.evidence) {
+		t.Errorf("evidence %g warm, %g cold", warm.evidence, cold.evidence)
+	}
+	if warm.iters >= cold.iters {
+		t.Errorf("%d Newton steps warm, %d cold: want fewer", warm.iters, cold.iters)
+	}
+	t.Logf("Newton steps: cold %d, warm %d", cold.iters, warm.iters)
 }

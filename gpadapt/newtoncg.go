@@ -79,9 +79,17 @@ func laplaceNewtonCG[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 []
 		se          float64 // of the evidence, by SLQ
 		steps       int     // of its longest Lanczos run
 	}
+	var modes []*mode
 	best, err := searchScale(o, func(s float64) (*mode, float64, error) {
 		m := &mode{s: s, delta: make([]float64, op.P())}
 		jd := make([]float64, nk) // J·δ
+		if i := nearestScale(len(modes), func(i int) float64 { return modes[i].s }, s); i >= 0 {
+			copy(m.delta, modes[i].delta)
+			if err := fo.J(ctx, jd, m.delta, 1); err != nil {
+				return nil, 0, err
+			}
+		}
+		modes = append(modes, m)
 		logPost := func(d, jd []float64) float64 {
 			_, _, ll := softmaxStats(f0, jd, labels, k)
 			return ll - dot(d, d)/(2*s)
