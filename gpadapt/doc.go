@@ -19,7 +19,10 @@
 // a Laplace approximation found by Newton's method, with dense Cholesky in
 // function or parameter space while those systems are small, else
 // matrix-free (Newton-CG: each step solved by conjugate gradients on
-// softmax Fisher products, newtoncg.go). Class probabilities come from the
+// softmax Fisher products, preconditioned by a randomized Nyström sketch
+// of the Fisher, newtoncg.go and nystrom.go). The prior scale s is chosen
+// by the Laplace evidence on a grid of decades and half decades, each fit
+// starting from the mode at the nearest scale. Class probabilities come from the
 // Gaussian over the K logits with its full K×K covariance: by Monte Carlo
 // (default) or the pairwise probit approximation (Options.Predictive).
 //
