@@ -23,7 +23,7 @@ import (
 //
 // with W = Vᵀ·V (see blockSqrtHessian). At the mode δ = s·Jᵀ·a, and the
 // logits' covariance at x is s‖J(x)‖² − ‖L⁻¹·V·s·K(X, x)‖².
-func fitClassification[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f []float64, d *Data, o *Options, rep Report) (state, error) {
+func fitClassification[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f []float64, d *Data, o *Options, rep Report, lg *layers) (state, error) {
 	n, k := op.N(), op.K()
 	nk := n * k
 	if k < 2 {
@@ -51,11 +51,15 @@ func fitClassification[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f [
 	// Newton-CG (newtoncg.go) where the dense forms do not fit, or when
 	// the iterative solver is asked for.
 	dense := op.P() <= maxDense && nk*op.P() <= maxJacobian
-	if method == "parameter" && (o.Solver == "cg" || (!dense && o.Solver != "direct")) {
+	newtonCG := method == "parameter" && (o.Solver == "cg" || (!dense && o.Solver != "direct"))
+	if lg != nil && (method != "parameter" || newtonCG) {
+		return state{}, fmt.Errorf("layerwise prior scales are fitted in the dense parameter form only (p ≤ %d, p < nK and --method auto or parameter); here p = %d, nK = %d", maxDense, op.P(), nk)
+	}
+	if newtonCG {
 		return laplaceNewtonCG(ctx, op, f, labels, d.X, o, rep)
 	}
 	if method == "parameter" {
-		return laplaceParameter(ctx, op, f, labels, o, rep)
+		return laplaceParameter(ctx, op, f, labels, o, rep, lg)
 	}
 	if nk > maxDense {
 		return state{}, fmt.Errorf("classification in function space solves a dense %d×%d system, more than %d; use --method parameter (Newton-CG) or fewer points", nk, nk, maxDense)
@@ -177,12 +181,20 @@ func nearestScale(n int, scale func(i int) float64, s float64) int {
 	return best
 }
 
+// layers groups the p parameter entries by layer for Options.Layerwise:
+// of[i] is entry i's layer, names[l] the parameters of layer l.
+type layers struct {
+	of    []int
+	names [][]string
+}
+
 // laplaceParameter finds the Laplace approximation in parameter space,
-// for p < nK: with logits f0 + J·δ and prior δ ~ N(0, s·I), Newton steps
-// δ += H⁻¹·(Jᵀ∇ − δ/s) with H = JᵀWJ + I/s = L·Lᵀ (backtracking while the
+// for p < nK: with logits f0 + J·δ and prior δ ~ N(0, P⁻¹), P = I/s (or,
+// with layerwise scales lg, 1/s_l on layer l's entries), Newton steps
+// δ += H⁻¹·(Jᵀ∇ − P·δ) with H = JᵀWJ + P = L·Lᵀ (backtracking while the
 // log posterior falls). The covariance factor is F = L⁻¹, and the evidence
-// log p(y|δ̂) − ‖δ̂‖²/2s − ½(p·log s + log det H).
-func laplaceParameter[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 []float64, labels []int, o *Options, rep Report) (state, error) {
+// log p(y|δ̂) − ½δ̂ᵀPδ̂ + ½(log det P − log det H).
+func laplaceParameter[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 []float64, labels []int, o *Options, rep Report, lg *layers) (state, error) {
 	nk, p := len(f0), op.P()
 	k := op.K()
 	if nk*p > maxJacobian || p > maxDense {
@@ -194,22 +206,26 @@ func laplaceParameter[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 [
 	}
 	type mode struct {
 		s, evidence float64
+		scales      []float64 // per layer, with lg
 		delta       []float64
 		l           *mat.TriDense
 		iters       int
 		converged   bool
 	}
-	var modes []*mode // s and δ only, as warm starts
-	best, err := searchScale(o, func(s float64) (*mode, float64, error) {
+	// fitAt runs Newton's method for the prior precisions prec (one per
+	// entry) from start (nil: δ = 0).
+	fitAt := func(prec, start []float64) (*mode, error) {
 		delta := make([]float64, p)
-		if i := nearestScale(len(modes), func(i int) float64 { return modes[i].s }, s); i >= 0 {
-			copy(delta, modes[i].delta)
-		}
+		copy(delta, start)
 		logPost := func(d []float64) float64 {
 			var jd mat.VecDense
 			jd.MulVec(jac, mat.NewVecDense(p, d))
 			_, _, ll := softmaxStats(f0, jd.RawVector().Data, labels, k)
-			return ll - dot(d, d)/(2*s)
+			q := 0.0
+			for i, v := range d {
+				q += prec[i] * v * v
+			}
+			return ll - q/2
 		}
 		psi := logPost(delta)
 		var chol *mat.Cholesky
@@ -219,14 +235,16 @@ func laplaceParameter[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 [
 			jd.MulVec(jac, mat.NewVecDense(p, delta))
 			probs, grad, _ := softmaxStats(f0, jd.RawVector().Data, labels, k)
 			var err error
-			if chol, err = precision(jac, probs, k, s, !o.Float64); err != nil {
-				return nil, 0, err
+			if chol, err = precision(jac, probs, k, prec, !o.Float64); err != nil {
+				return nil, err
 			}
 			var gv, step mat.VecDense
 			gv.MulVec(jac.T(), mat.NewVecDense(nk, grad))
-			gv.AddScaledVec(&gv, -1/s, mat.NewVecDense(p, delta))
+			for i := range p {
+				gv.SetVec(i, gv.AtVec(i)-prec[i]*delta[i])
+			}
 			if err := chol.SolveVecTo(&step, &gv); err != nil {
-				return nil, 0, numerical("Laplace step: %v", err)
+				return nil, numerical("Laplace step: %v", err)
 			}
 			next := append([]float64(nil), delta...)
 			eta := 1.0
@@ -250,19 +268,62 @@ func laplaceParameter[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 [
 		var jd mat.VecDense
 		jd.MulVec(jac, mat.NewVecDense(p, delta))
 		probs, _, _ := softmaxStats(f0, jd.RawVector().Data, labels, k)
-		chol, err := precision(jac, probs, k, s, !o.Float64)
+		chol, err := precision(jac, probs, k, prec, !o.Float64)
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		var l mat.TriDense
 		chol.LTo(&l)
-		ev := psi - 0.5*(float64(p)*math.Log(s)+chol.LogDet())
-		logScale(o, s, min(it, newtonMaxIter), ev)
-		modes = append(modes, &mode{s: s, delta: delta})
-		return &mode{s: s, evidence: ev, delta: delta, l: &l, iters: min(it, newtonMaxIter), converged: it <= newtonMaxIter}, ev, nil
+		logDetP := 0.0
+		for _, v := range prec {
+			logDetP += math.Log(v)
+		}
+		ev := psi + 0.5*(logDetP-chol.LogDet())
+		return &mode{evidence: ev, delta: delta, l: &l, iters: min(it, newtonMaxIter), converged: it <= newtonMaxIter}, nil
+	}
+	uniform := func(s float64) []float64 {
+		prec := make([]float64, p)
+		for i := range prec {
+			prec[i] = 1 / s
+		}
+		return prec
+	}
+	var modes []*mode // s and δ only, as warm starts
+	best, err := searchScale(o, func(s float64) (*mode, float64, error) {
+		var start []float64
+		if i := nearestScale(len(modes), func(i int) float64 { return modes[i].s }, s); i >= 0 {
+			start = modes[i].delta
+		}
+		m, err := fitAt(uniform(s), start)
+		if err != nil {
+			return nil, 0, err
+		}
+		m.s = s
+		logScale(o, s, m.iters, m.evidence)
+		modes = append(modes, &mode{s: s, delta: m.delta})
+		return m, m.evidence, nil
 	})
 	if err != nil {
 		return state{}, err
+	}
+	if lg != nil {
+		if best, err = layerwiseScales(o, lg, best.s, best, func(scales []float64, from *mode) (*mode, float64, error) {
+			prec := make([]float64, p)
+			for i, l := range lg.of {
+				prec[i] = 1 / scales[l]
+			}
+			m, err := fitAt(prec, from.delta)
+			if err != nil {
+				return nil, 0, err
+			}
+			m.s, m.scales = from.s, append([]float64(nil), scales...)
+			return m, m.evidence, nil
+		}); err != nil {
+			return state{}, err
+		}
+		for l, names := range lg.names {
+			rep.LayerScales = append(rep.LayerScales, LayerScale{Params: names, Scale: best.scales[l]})
+		}
 	}
 	if !best.converged {
 		if err := unconverged(o, &rep, "Laplace: Newton's method did not converge in %d iterations (s=%g)", newtonMaxIter, best.s); err != nil {
@@ -282,11 +343,71 @@ func laplaceParameter[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 [
 	return state{delta: best.delta, f: mat.DenseCopyOf(&linv), rep: rep}, nil
 }
 
-// precision factors H = JᵀWJ + I/s = (VJ)ᵀ(VJ) + I/s.
+// layerwiseScales maximizes the evidence over one prior scale per layer
+// by coordinate ascent on log₁₀ s_l, from every s_l = s (the fit at s is
+// start): each layer's scale in turn moves a step up or down while that
+// raises the evidence, in steps of a decade until no move helps, then
+// of half a decade (a move must gain layerwiseGain); scales stay within
+// 10⁻⁶…10³. eval fits at the given
+// scales from the mode of a neighbouring fit. The result's evidence is
+// at least start's.
+func layerwiseScales[R any](o *Options, lg *layers, s float64, start R, eval func(scales []float64, from R) (R, float64, error)) (R, error) {
+	nl := len(lg.names)
+	e := make([]float64, nl) // log₁₀ s_l
+	for l := range e {
+		e[l] = math.Log10(s)
+	}
+	best, bestEv, err := eval(scalesOf(e), start)
+	if err != nil {
+		return best, err
+	}
+	for _, step := range []float64{1, 0.5} {
+		for moved := true; moved; {
+			moved = false
+			for l := range nl {
+				for _, dir := range []float64{1, -1} {
+					next := append([]float64(nil), e...)
+					next[l] += dir * step
+					if next[l] < -6 || next[l] > 3 {
+						continue
+					}
+					r, ev, err := eval(scalesOf(next), best)
+					if err != nil {
+						return best, err
+					}
+					if ev > bestEv+layerwiseGain {
+						best, bestEv, e, moved = r, ev, next, true
+						if o.Logf != nil {
+							o.Logf("layerwise prior scales %v: log evidence %.6g", scalesOf(e), ev)
+						}
+						break
+					}
+				}
+			}
+		}
+	}
+	return best, nil
+}
+
+// layerwiseGain is the least rise of the log evidence (in nats) for which
+// layerwiseScales moves a scale: smaller differences are below what the
+// Laplace approximation can tell apart, and chasing them costs a fit each.
+const layerwiseGain = 0.01
+
+// scalesOf returns 10^e for each entry.
+func scalesOf(e []float64) []float64 {
+	out := make([]float64, len(e))
+	for i, v := range e {
+		out[i] = math.Pow(10, v)
+	}
+	return out
+}
+
+// precision factors H = JᵀWJ + diag(prec) = (VJ)ᵀ(VJ) + diag(prec).
 // With single, (VJ)ᵀ(VJ) is multiplied in float32 on the simd kernels
 // (the Jacobian of float32 sweeps holds float32 values), accumulated into
 // a float64 matrix.
-func precision(jac *mat.Dense, probs []float64, k int, s float64, single bool) (*mat.Cholesky, error) {
+func precision(jac *mat.Dense, probs []float64, k int, prec []float64, single bool) (*mat.Cholesky, error) {
 	vj := blockSqrtHessian(probs, k).mulRows(jac)
 	nk, p := jac.Dims()
 	var h *mat.SymDense
@@ -309,11 +430,11 @@ func precision(jac *mat.Dense, probs []float64, k int, s float64, single bool) (
 		h.SymOuterK(1, vj.T())
 	}
 	for i := 0; i < p; i++ {
-		h.SetSym(i, i, h.At(i, i)+1/s)
+		h.SetSym(i, i, h.At(i, i)+prec[i])
 	}
 	var chol mat.Cholesky
 	if !chol.Factorize(h) {
-		return nil, numerical("Laplace: the posterior precision JᵀWJ + I/s (%d×%d) is not positive definite (s=%g)", p, p, s)
+		return nil, numerical("Laplace: the posterior precision JᵀWJ + P (%d×%d) is not positive definite", p, p)
 	}
 	return &chol, nil
 }

@@ -146,3 +146,68 @@ func TestNewtonLaplaceWarmStart(t *testing.T) {
 	}
 	t.Logf("Newton steps: cold %d, warm %d", cold.iters, warm.iters)
 }
+
+// TestLayerwiseScales checks Options.Layerwise: one fitted scale per layer
+// of the MLP, an evidence at least that of the common scale, the mode a
+// stationary point of the log posterior with those scales, and errors
+// where it does not apply.
+func TestLayerwiseScales(t *testing.T) {
+	g, d, _ := classProblem(40, 3)
+	common, err := Fit(context.Background(), g, d, &Options{Task: Classification, Method: "parameter", Float64: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Fit(context.Background(), g, d, &Options{Task: Classification, Method: "parameter", Layerwise: true, Float64: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := p.Report()
+	if len(rep.LayerScales) != 3 {
+		t.Fatalf("%d layer scales, want 3 (one per Gemm): %+v", len(rep.LayerScales), rep.LayerScales)
+	}
+	t.Logf("scales %+v, evidence %g (common s: %g)", rep.LayerScales, rep.LogMarginal, common.Report().LogMarginal)
+	if rep.LogMarginal < common.Report().LogMarginal-1e-9 {
+		t.Errorf("layerwise evidence %g below the common scale's %g", rep.LogMarginal, common.Report().LogMarginal)
+	}
+	// At the mode, Jᵀ(y − π) = P·δ with P = 1/s_l on layer l's entries.
+	e, err := autodiff.NewEngine[float64](g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := fvp.New(context.Background(), e, autodiff.Convert[float64](d.X), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delta, _ := p.Delta()
+	jd := make([]float64, op.N()*op.K())
+	if err := op.J(context.Background(), jd, delta, 1); err != nil {
+		t.Fatal(err)
+	}
+	labels := make([]int, len(d.Y))
+	for i, y := range d.Y {
+		labels[i] = int(y[0])
+	}
+	_, grad, _ := softmaxStats(op.Outputs(), jd, labels, op.K())
+	jtg := make([]float64, op.P())
+	if err := op.JT(context.Background(), jtg, grad, 1); err != nil {
+		t.Fatal(err)
+	}
+	of, _ := layerGroups(g, g.Params, func(id int) int { return e.Param(id).Len() })
+	worst, scale := 0.0, 0.0
+	for i, v := range jtg {
+		worst = max(worst, math.Abs(v-delta[i]/rep.LayerScales[of[i]].Scale))
+		scale = max(scale, math.Abs(v))
+	}
+	if worst > 1e-6*scale {
+		t.Errorf("gradient of the log posterior at the mode: %g (scale %g)", worst, scale)
+	}
+	for _, o := range []*Options{
+		{Task: Regression, Layerwise: true},
+		{Task: Classification, Layerwise: true, PriorScale: 1},
+		{Task: Classification, Layerwise: true, Method: "function"},
+	} {
+		if _, err := Fit(context.Background(), g, d, o); err == nil {
+			t.Errorf("%+v: no error", *o)
+		}
+	}
+}

@@ -118,7 +118,12 @@ func fit[T autodiff.Float](ctx context.Context, g *autodiff.Graph, active []int,
 		return state{}, err
 	}
 	if o.Task == Classification {
-		return fitClassification(ctx, op, f, d, o, rep)
+		var lg *layers
+		if o.Layerwise {
+			lg = &layers{}
+			lg.of, lg.names = layerGroups(g, active, func(id int) int { return e.Param(id).Len() })
+		}
+		return fitClassification(ctx, op, f, d, o, rep, lg)
 	}
 	r := make([]float64, nk)
 	for i, row := range d.Y {

@@ -91,3 +91,30 @@ func filterParams(g *autodiff.Graph, keep func(int) bool) []int {
 	}
 	return out
 }
+
+// layerGroups maps each of the p entries of the active parameters (in
+// order) to its layer (paramLayers), numbering only the layers that hold
+// active parameters, and names each layer's active parameters.
+func layerGroups(g *autodiff.Graph, active []int, size func(id int) int) (groupOf []int, names [][]string) {
+	layerOf := map[int]int{}
+	for l, ids := range paramLayers(g) {
+		for _, id := range ids {
+			layerOf[id] = l
+		}
+	}
+	index := map[int]int{} // layer → group
+	for _, id := range active {
+		l := layerOf[id]
+		gi, ok := index[l]
+		if !ok {
+			gi = len(names)
+			index[l] = gi
+			names = append(names, nil)
+		}
+		names[gi] = append(names[gi], g.Values[id].Name)
+		for range size(id) {
+			groupOf = append(groupOf, gi)
+		}
+	}
+	return groupOf, names
+}

@@ -47,8 +47,11 @@ Flags of the adaptation (before or after MODEL.onnx):
                          several outputs, else regression)
   --noise V|auto         observation noise variance σ² (default auto: fitted by
                          maximizing the marginal likelihood)
-  --prior-scale S|auto   prior variance s of the weights around the trained
-                         ones (default auto: fitted likewise)
+  --prior-scale S|auto|layerwise
+                         prior variance s of the weights around the trained
+                         ones (default auto: fitted likewise); layerwise
+                         (classification, parameter form): one s per layer,
+                         each fitted by the Laplace evidence
   --params P             parameters to adapt: all, last:N (those of the last N
                          layers), auto (last:1, last:2, ... all, each fitted,
                          the one of the largest marginal likelihood kept) or a
@@ -131,6 +134,7 @@ type adaptFlags struct {
 	predictive                  string
 	mcSamples                   int
 	noiseValue, priorScaleValue float64
+	layerwise                   bool // --prior-scale layerwise
 }
 
 func (f *adaptFlags) define(fs *flag.FlagSet) {
@@ -196,7 +200,9 @@ func (f *adaptFlags) validate() error {
 	if f.noiseValue, err = positiveOrAuto("noise", f.noise); err != nil {
 		return err
 	}
-	if f.priorScaleValue, err = positiveOrAuto("prior-scale", f.priorScale); err != nil {
+	if f.priorScale == "layerwise" {
+		f.layerwise = true
+	} else if f.priorScaleValue, err = positiveOrAuto("prior-scale", f.priorScale); err != nil {
 		return err
 	}
 	if f.batch < 1 {
@@ -347,6 +353,7 @@ func cmdAdapt(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Task:        task,
 		Noise:       f.noiseValue,
 		PriorScale:  f.priorScaleValue,
+		Layerwise:   f.layerwise,
 		Params:      f.params,
 		Method:      f.method,
 		PriorMean:   f.priorMean,
@@ -691,6 +698,9 @@ func finiteMap(v any) map[string]any {
 		if x.Unconverged {
 			fields["unconverged"] = true
 		}
+		if len(x.LayerScales) > 0 {
+			fields["layer_scales"] = x.LayerScales
+		}
 		if x.Evidence != "" {
 			fields["evidence"] = x.Evidence
 		}
@@ -744,6 +754,9 @@ func printSummary(w io.Writer, s *adaptSummary) {
 		fmt.Fprintf(tw, "  noise σ²\t%.6g (%s)\n", r.Noise, fitted(r.NoiseFitted))
 	}
 	fmt.Fprintf(tw, "  prior scale s\t%.6g (%s)\n", r.PriorScale, fitted(r.ScaleFitted))
+	for _, l := range r.LayerScales {
+		fmt.Fprintf(tw, "    layer %s\ts_l = %.3g (fitted)\n", strings.Join(l.Params, ", "), l.Scale)
+	}
 	fmt.Fprintf(tw, "  solver\t%d iterations, relative residual %.3g\n", r.Iterations, r.Residual)
 	if r.Jitter != 0 {
 		fmt.Fprintf(tw, "  jitter\t%.3g added to the diagonal (the system was not numerically positive definite)\n", r.Jitter)

@@ -344,3 +344,16 @@ func TestDeterministicOutputs(t *testing.T) {
 		})
 	}
 }
+
+// TestLayerwiseRegression checks that --prior-scale layerwise, which
+// only classification supports, fails on a regression task with an
+// error naming it, not silently.
+func TestLayerwiseRegression(t *testing.T) {
+	m := model(t, "sine-mlp", "model.onnx")
+	train := model(t, "sine-mlp", "target.csv")
+	code, _, errs := cli(t, m, "--target", train, "--prior-scale", "layerwise", "--quiet")
+	if code == 0 || !strings.Contains(errs, "layerwise") {
+		t.Errorf("exit %d, stderr:\n%s", code, errs)
+	}
+	clean(t, errs)
+}
