@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/onnx-adapt/onnx-adapt/fvp"
+	"github.com/onnx-adapt/onnx-adapt/metrics"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -14,9 +15,14 @@ import (
 // or the probit approximation of each pair of logits (see pairwiseProbit:
 // deterministic and cheaper, but on the shipped digits it is less
 // calibrated — NLL 0.646 against 0.592, ECE 0.173 against 0.125).
+// The third, "map", is the plug-in softmax of the mean logits (the mode
+// of the linearized posterior), which ignores their spread: not a
+// Bayesian predictive, but on the shipped digits with layerwise scales it
+// is the better calibrated (NLL 0.329, ECE 0.032 against 0.613, 0.257).
 const (
 	PredictiveProbit = "probit"
 	PredictiveMC     = "mc"
+	PredictiveMAP    = "map"
 	// DefaultMCSamples is the number of logit draws per point when
 	// Options.MCSamples is 0: the class probabilities then carry a Monte
 	// Carlo standard error of at most 0.5/√1000 ≈ 0.016.
@@ -27,7 +33,7 @@ const (
 // SetPredictive chooses how a classification predictor turns the Gaussian
 // over the logits into class probabilities: "mc" (or "") with samples
 // draws per point (0 means DefaultMCSamples) from the random stream seed,
-// or "probit". Monte Carlo is deterministic for a fixed seed: each point
+// "probit", or "map" (softmax of the mean logits). Monte Carlo is deterministic for a fixed seed: each point
 // draws from its own stream (seed, h), h a hash of the point's input
 // values, so a point gets the same probabilities wherever it stands in a
 // Predict call and however the rows are split across calls.
@@ -35,9 +41,9 @@ func (p *Predictor) SetPredictive(method string, samples int, seed uint64) error
 	switch method {
 	case "", PredictiveMC:
 		method = PredictiveMC
-	case PredictiveProbit:
+	case PredictiveProbit, PredictiveMAP:
 	default:
-		return fmt.Errorf("predictive %q: want probit or mc", method)
+		return fmt.Errorf("predictive %q: want mc, probit or map", method)
 	}
 	if samples < 0 || samples > maxMCSamples {
 		return fmt.Errorf("%d Monte Carlo samples: want 0 (default %d) to %d", samples, DefaultMCSamples, maxMCSamples)
@@ -158,11 +164,14 @@ func (p *Predictor) classProbs(mean, cov []float64, k int, keys []uint64) ([][]f
 	if len(cov) != m*k*k {
 		return nil, fmt.Errorf("classification predictive: no covariance of the logits")
 	}
-	if p.predictive != PredictiveMC {
+	switch p.predictive {
+	case PredictiveProbit:
 		for i := range m {
 			out[i] = pairwiseProbit(mean[i*k:(i+1)*k], cov[i*k*k:(i+1)*k*k])
 		}
 		return out, nil
+	case PredictiveMAP:
+		return metrics.Softmax(chunks(mean, k)), nil
 	}
 	for i := range m {
 		rng := rand.New(rand.NewPCG(p.seed, keys[i]))
@@ -229,4 +238,13 @@ func rowKeys(x []float32, m int) []uint64 {
 		keys[i] = h
 	}
 	return keys
+}
+
+// chunks splits v into rows of k values (sharing v's storage).
+func chunks(v []float64, k int) [][]float64 {
+	out := make([][]float64, len(v)/k)
+	for i := range out {
+		out[i] = v[i*k : (i+1)*k]
+	}
+	return out
 }

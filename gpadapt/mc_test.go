@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/onnx-adapt/onnx-adapt/autodiff"
+	"github.com/onnx-adapt/onnx-adapt/metrics"
 )
 
 // logisticMoments returns E[σ(d)] and E[σ(d)²] for d ~ N(mu, v) by the
@@ -183,5 +184,35 @@ func TestPredictiveMCRowOrder(t *testing.T) {
 				t.Fatalf("row %d class %d: %.17g in one call, %.17g alone, %.17g reversed", i, c, all.Probs[i][c], one.Probs[0][c], back.Probs[m-1-i][c])
 			}
 		}
+	}
+}
+
+// TestPredictiveMAP checks the plug-in predictive: the softmax of the
+// predictor's mean logits, equal to Monte Carlo as the posterior variance
+// vanishes, and different from it (less spread out) otherwise.
+func TestPredictiveMAP(t *testing.T) {
+	g, d, xs := classProblem(15, 3)
+	fit := func(s float64, pred string) *Prediction {
+		p, err := Fit(context.Background(), g, d, &Options{Task: Classification, PriorScale: s, Float64: true, Predictive: pred, MCSamples: 300, Seed: 7})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := p.Predict(xs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	m := fit(1, "map")
+	want := metrics.Softmax(m.Mean)
+	if e := relToMax(flatten(m.Probs), flatten(want)); e > 1e-15 {
+		t.Errorf("map probabilities differ from the softmax of the mean by %.3g", e)
+	}
+	mc := fit(1, "mc")
+	if e := relToMax(flatten(m.Probs), flatten(mc.Probs)); e < 1e-3 {
+		t.Errorf("map and Monte Carlo agree to %.3g with a posterior of s = 1", e)
+	}
+	if e := relToMax(flatten(fit(1e-12, "map").Probs), flatten(fit(1e-12, "mc").Probs)); e > 1e-6 {
+		t.Errorf("vanishing variance: map and Monte Carlo differ by %.3g", e)
 	}
 }

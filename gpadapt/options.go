@@ -193,9 +193,9 @@ func (o *Options) validate() error {
 		return fmt.Errorf("solver %q: want auto, cg or direct", o.Solver)
 	}
 	switch o.Predictive {
-	case "", PredictiveProbit, PredictiveMC:
+	case "", PredictiveProbit, PredictiveMC, PredictiveMAP:
 	default:
-		return fmt.Errorf("predictive %q: want probit or mc", o.Predictive)
+		return fmt.Errorf("predictive %q: want mc, probit or map", o.Predictive)
 	}
 	if o.MCSamples < 0 || o.MCSamples > maxMCSamples {
 		return fmt.Errorf("%d Monte Carlo samples: want 0 (default %d) to %d", o.MCSamples, DefaultMCSamples, maxMCSamples)

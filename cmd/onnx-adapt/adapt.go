@@ -90,8 +90,9 @@ Flags of the adaptation (before or after MODEL.onnx):
   --lanczos-steps M      Lanczos steps per probe (default 60)
   --predictive P         classification probabilities from the Gaussian over the
                          logits: mc (Monte Carlo over the logits' joint K×K
-                         covariance, seeded by --seed; default) or probit (the
-                         pairwise probit approximation, no sampling)
+                         covariance, seeded by --seed; default), probit (the
+                         pairwise probit approximation, no sampling) or map
+                         (softmax of the mean logits, ignoring their spread)
   --mc-samples N         logit draws per point for --predictive mc (default 1000)
   --accept-unconverged   keep the last iterate of an iterative solver that hit
                          its iteration cap (default: a numerical failure)
@@ -212,9 +213,9 @@ func (f *adaptFlags) validate() error {
 		return usagef("--threads %d: want 0 (every core) or a positive number", f.threads)
 	}
 	switch f.predictive {
-	case "probit", "mc":
+	case "probit", "mc", "map":
 	default:
-		return usagef("--predictive %q: want probit or mc", f.predictive)
+		return usagef("--predictive %q: want mc, probit or map", f.predictive)
 	}
 	if f.mcSamples < 1 || f.mcSamples > 1<<20 {
 		return usagef("--mc-samples %d: want 1 to %d", f.mcSamples, 1<<20)
