@@ -228,30 +228,27 @@ func laplaceParameter[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 [
 			return ll - q/2
 		}
 		psi := logPost(delta)
-		var chol *mat.Cholesky
 		it := 0
 		for it = 1; it <= newtonMaxIter; it++ {
 			var jd mat.VecDense
 			jd.MulVec(jac, mat.NewVecDense(p, delta))
 			probs, grad, _ := softmaxStats(f0, jd.RawVector().Data, labels, k)
-			var err error
-			if chol, err = precision(jac, probs, k, prec, !o.Float64); err != nil {
+			chol, err := precision(jac, probs, k, prec, !o.Float64)
+			if err != nil {
 				return nil, err
 			}
-			var gv, step mat.VecDense
+			var gv mat.VecDense
 			gv.MulVec(jac.T(), mat.NewVecDense(nk, grad))
 			for i := range p {
 				gv.SetVec(i, gv.AtVec(i)-prec[i]*delta[i])
 			}
-			if err := chol.SolveVecTo(&step, &gv); err != nil {
-				return nil, numerical("Laplace step: %v", err)
-			}
+			step := chol.solveVec(gv.RawVector().Data)
 			next := append([]float64(nil), delta...)
 			eta := 1.0
 			var val float64
 			for half := 0; half < 30; half++ {
 				for i := range next {
-					next[i] = delta[i] + eta*step.AtVec(i)
+					next[i] = delta[i] + eta*step[i]
 				}
 				if val = logPost(next); val >= psi {
 					break
@@ -272,14 +269,12 @@ func laplaceParameter[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 [
 		if err != nil {
 			return nil, err
 		}
-		var l mat.TriDense
-		chol.LTo(&l)
 		logDetP := 0.0
 		for _, v := range prec {
 			logDetP += math.Log(v)
 		}
-		ev := psi + 0.5*(logDetP-chol.LogDet())
-		return &mode{evidence: ev, delta: delta, l: &l, iters: min(it, newtonMaxIter), converged: it <= newtonMaxIter}, nil
+		ev := psi + 0.5*(logDetP-chol.logDet())
+		return &mode{evidence: ev, delta: delta, l: chol.lower(), iters: min(it, newtonMaxIter), converged: it <= newtonMaxIter}, nil
 	}
 	uniform := func(s float64) []float64 {
 		prec := make([]float64, p)
@@ -407,7 +402,7 @@ func scalesOf(e []float64) []float64 {
 // With single, (VJ)ᵀ(VJ) is multiplied in float32 on the simd kernels
 // (the Jacobian of float32 sweeps holds float32 values), accumulated into
 // a float64 matrix.
-func precision(jac *mat.Dense, probs []float64, k int, prec []float64, single bool) (*mat.Cholesky, error) {
+func precision(jac *mat.Dense, probs []float64, k int, prec []float64, single bool) (*spdFactor, error) {
 	vj := blockSqrtHessian(probs, k).mulRows(jac)
 	nk, p := jac.Dims()
 	var h *mat.SymDense
@@ -418,11 +413,21 @@ func precision(jac *mat.Dense, probs []float64, k int, prec []float64, single bo
 				v32[i*p+j] = float32(v)
 			}
 		}
+		// Only the blocks on and below the diagonal: per column block
+		// [j0, j1), rows j0… of (VJ)ᵀ(VJ) in one GEMM; then the upper
+		// triangle (which the factorization reads) from the lower.
 		c32 := make([]float32, p*p)
-		simd.Sgemm(true, false, p, p, nk, 1, v32, p, v32, p, 0, c32, p)
+		const bs = 256
+		for j0 := 0; j0 < p; j0 += bs {
+			j1 := min(p, j0+bs)
+			simd.Sgemm(true, false, p-j0, j1-j0, nk, 1, v32[j0:], p, v32[j0:], p, 0, c32[j0*p+j0:], p)
+		}
 		c := make([]float64, p*p)
-		for i, v := range c32 {
-			c[i] = float64(v)
+		for i := range p {
+			for j := 0; j <= i; j++ {
+				v := float64(c32[i*p+j])
+				c[i*p+j], c[j*p+i] = v, v
+			}
 		}
 		h = mat.NewSymDense(p, c)
 	} else {
@@ -432,11 +437,11 @@ func precision(jac *mat.Dense, probs []float64, k int, prec []float64, single bo
 	for i := 0; i < p; i++ {
 		h.SetSym(i, i, h.At(i, i)+prec[i])
 	}
-	var chol mat.Cholesky
-	if !chol.Factorize(h) {
+	chol, ok := factorSPD(h)
+	if !ok {
 		return nil, numerical("Laplace: the posterior precision JᵀWJ + P (%d×%d) is not positive definite", p, p)
 	}
-	return &chol, nil
+	return chol, nil
 }
 
 type laplace struct {
@@ -486,12 +491,9 @@ func newtonLaplace(k0 *mat.SymDense, s float64, f0 []float64, labels []int, k in
 		if err != nil {
 			return nil, err
 		}
-		var kb, sol mat.VecDense
+		var kb mat.VecDense
 		kb.MulVec(kern, mat.NewVecDense(nk, b))
-		if err := chol.SolveVecTo(&sol, mat.NewVecDense(nk, w.mulVec(kb.RawVector().Data))); err != nil {
-			return nil, numerical("Laplace solve: %v", err)
-		}
-		corr := w.mulVecT(sol.RawVector().Data)
+		corr := w.mulVecT(chol.solveVec(w.mulVec(kb.RawVector().Data)))
 		aNew := make([]float64, nk)
 		for i := range aNew {
 			aNew[i] = b[i] - corr[i]
@@ -525,17 +527,13 @@ func newtonLaplace(k0 *mat.SymDense, s float64, f0 []float64, labels []int, k in
 	if err != nil {
 		return nil, err
 	}
-	var l mat.TriDense
-	chol.LTo(&l)
-	lp.l = &l
-	for i := 0; i < nk; i++ {
-		lp.evidence -= math.Log(l.At(i, i))
-	}
+	lp.l = chol.lower()
+	lp.evidence -= chol.logDet() / 2
 	return lp, nil
 }
 
 // laplaceSystem factors B = I + V·K·Vᵀ.
-func laplaceSystem(kern *mat.SymDense, w *blockDiag, s float64) (*mat.Cholesky, error) {
+func laplaceSystem(kern *mat.SymDense, w *blockDiag, s float64) (*spdFactor, error) {
 	nk := kern.SymmetricDim()
 	vk := w.mulRows(fullSym(kern))
 	bm := w.mulRows(mat.DenseCopyOf(vk.T())) // V·K·Vᵀ, as V·(V·K)ᵀ
@@ -550,11 +548,11 @@ func laplaceSystem(kern *mat.SymDense, w *blockDiag, s float64) (*mat.Cholesky, 
 			raw.Data[i*raw.Stride+j] = v
 		}
 	}
-	var chol mat.Cholesky
-	if !chol.Factorize(sym) {
+	chol, ok := factorSPD(sym)
+	if !ok {
 		return nil, numerical("Laplace: I + V·K·Vᵀ is not positive definite (s=%g)", s)
 	}
-	return &chol, nil
+	return chol, nil
 }
 
 // fullSym returns a symmetric matrix as a dense one, both triangles set

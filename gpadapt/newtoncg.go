@@ -152,7 +152,7 @@ func laplaceNewtonCG[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 []
 			if err != nil {
 				return nil, 0, err
 			}
-			m.evidence -= 0.5 * chol.LogDet()
+			m.evidence -= 0.5 * chol.logDet()
 		} else {
 			ld, se, steps, err := laplaceLogDetSLQ(ctx, f32, m.probs, k, s, o)
 			if err != nil {
