@@ -17,7 +17,7 @@ import (
 )
 
 // ClassMethods lists the classification methods, in table order.
-var ClassMethods = []string{MBase, MFineTuneC, MLogAnch, MLogFresh, MOurs, MOursProbit, MOursLast}
+var ClassMethods = []string{MBase, MFineTuneC, MLogAnch, MLogFresh, MOurs, MOursProbit, MOursMAP, MOursLast, MOursLW, MOursLWMAP}
 
 // ClassScore is one method's result on one adaptation set.
 type ClassScore struct {
@@ -104,7 +104,8 @@ func (s digitsSplit) adapt(n int) []int {
 
 // runClassMethod adapts with one method on (x, y) and returns the class
 // probabilities on xt. fits holds our predictors fitted on (x, y) so far,
-// by parameter set: MOursProbit reuses MOurs's fit.
+// by parameter set: MOursProbit and MOursMAP reuse MOurs's fit, MOursLWMAP
+// MOursLW's.
 func runClassMethod(ctx context.Context, name string, g *autodiff.Graph, x *autodiff.Tensor[float32], y [][]float64, xt *autodiff.Tensor[float32], grid FineTuneGrid, seed uint64, fits map[string]*gpadapt.Predictor) ([][]float64, string, error) {
 	labels := make([]int, len(y))
 	for i, r := range y {
@@ -136,7 +137,7 @@ func runClassMethod(ctx context.Context, name string, g *autodiff.Graph, x *auto
 		}
 		p, lam, err := baseline.Logistic(phi, f, labels, k, phiT, fT, seed)
 		return p, fmt.Sprintf("λ=%g", lam), err
-	case MOurs, MOursProbit, MOursLast:
+	case MOurs, MOursProbit, MOursMAP, MOursLast, MOursLW, MOursLWMAP:
 		params := "all"
 		if name == MOursLast {
 			var err error
@@ -144,17 +145,25 @@ func runClassMethod(ctx context.Context, name string, g *autodiff.Graph, x *auto
 				return nil, "", err
 			}
 		}
-		p := fits[params]
+		opts := &gpadapt.Options{Task: gpadapt.Classification, Params: params, Seed: seed}
+		key := params
+		if name == MOursLW || name == MOursLWMAP {
+			opts.Layerwise, opts.Method, key = true, "parameter", "layerwise"
+		}
+		p := fits[key]
 		if p == nil {
 			var err error
-			if p, err = gpadapt.Fit(ctx, g, &gpadapt.Data{X: x, Y: y}, &gpadapt.Options{Task: gpadapt.Classification, Params: params, Seed: seed}); err != nil {
+			if p, err = gpadapt.Fit(ctx, g, &gpadapt.Data{X: x, Y: y}, opts); err != nil {
 				return nil, "", err
 			}
-			fits[params] = p
+			fits[key] = p
 		}
 		predictive := gpadapt.PredictiveMC
-		if name == MOursProbit {
+		switch name {
+		case MOursProbit:
 			predictive = gpadapt.PredictiveProbit
+		case MOursMAP, MOursLWMAP:
+			predictive = gpadapt.PredictiveMAP
 		}
 		if err := p.SetPredictive(predictive, 0, seed); err != nil {
 			return nil, "", err
@@ -164,7 +173,14 @@ func runClassMethod(ctx context.Context, name string, g *autodiff.Graph, x *auto
 			return nil, "", err
 		}
 		rep := p.Report()
-		return pr.Probs, fmt.Sprintf("p=%d %s s=%.3g Newton its=%d, %s", rep.P, rep.Method, rep.PriorScale, rep.Iterations, predictive), nil
+		scales := fmt.Sprintf("s=%.3g", rep.PriorScale)
+		if len(rep.LayerScales) > 0 {
+			scales = "s_l="
+			for i, l := range rep.LayerScales {
+				scales += map[bool]string{true: "/", false: ""}[i > 0] + fmt.Sprintf("%.3g", l.Scale)
+			}
+		}
+		return pr.Probs, fmt.Sprintf("p=%d %s %s Newton its=%d, %s", rep.P, rep.Method, scales, rep.Iterations, predictive), nil
 	}
 	return nil, "", fmt.Errorf("unknown method %q", name)
 }

@@ -50,6 +50,14 @@ const (
 	// MOursProbit is ours with the pairwise probit predictive instead of
 	// the default Monte Carlo, from the same fit.
 	MOursProbit = "ours: finite-NTK GP, all params, probit predictive"
+	// MOursMAP is ours with the softmax of the mean logits (--predictive
+	// map), from the same fit.
+	MOursMAP = "ours: finite-NTK GP, all params, MAP predictive"
+	// MOursLW fits one prior scale per layer by the evidence
+	// (--prior-scale layerwise, parameter form); MOursLWMAP is its MAP
+	// predictive, from the same fit.
+	MOursLW    = "ours: finite-NTK GP, layerwise prior scales"
+	MOursLWMAP = "ours: finite-NTK GP, layerwise prior scales, MAP predictive"
 )
 
 // RegMethods lists the regression methods the experiments run.

@@ -89,6 +89,12 @@ func shortName(m string) string {
 		return "ours (params by evidence)"
 	case MOursProbit:
 		return "ours (probit)"
+	case MOursMAP:
+		return "ours (MAP)"
+	case MOursLW:
+		return "ours (layerwise)"
+	case MOursLWMAP:
+		return "ours (layerwise, MAP)"
 	case MLogAnch:
 		return "logistic (anchored)"
 	case MLogFresh:
