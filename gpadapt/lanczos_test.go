@@ -13,6 +13,16 @@ import (
 // randomSPD returns a random n×n symmetric positive definite matrix with
 // eigenvalues spread over [0.01, 10].
 func randomSPD(rng *rand.Rand, n int) *mat.SymDense {
+	eig := make([]float64, n)
+	for k := range eig {
+		eig[k] = math.Pow(10, -2+3*float64(k)/float64(max(n-1, 1)))
+	}
+	return psdWithSpectrum(rng, eig)
+}
+
+// psdWithSpectrum returns U·diag(eig)·Uᵀ for a random orthogonal U.
+func psdWithSpectrum(rng *rand.Rand, eig []float64) *mat.SymDense {
+	n := len(eig)
 	q := mat.NewDense(n, n, nil)
 	for i := range n {
 		for j := range n {
@@ -27,8 +37,8 @@ func randomSPD(rng *rand.Rand, n int) *mat.SymDense {
 	for i := range n {
 		for j := i; j < n; j++ {
 			s := 0.0
-			for k := range n {
-				s += u.At(i, k) * u.At(j, k) * math.Pow(10, -2+3*float64(k)/float64(max(n-1, 1)))
+			for k, e := range eig {
+				s += u.At(i, k) * u.At(j, k) * e
 			}
 			a.SetSym(i, j, s)
 		}

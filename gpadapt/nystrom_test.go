@@ -9,43 +9,6 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
-// psdWithSpectrum returns Q·diag(eig)·Qᵀ for a random orthogonal Q.
-func psdWithSpectrum(rng *rand.Rand, eig []float64) *mat.SymDense {
-	p := len(eig)
-	g := mat.NewDense(p, p, nil)
-	for i := range p {
-		for j := range p {
-			g.Set(i, j, rng.NormFloat64())
-		}
-	}
-	var qr mat.QR
-	qr.Factorize(g)
-	var q mat.Dense
-	qr.QTo(&q)
-	a := mat.NewSymDense(p, nil)
-	for i := range p {
-		for j := i; j < p; j++ {
-			v := 0.0
-			for k, e := range eig {
-				v += q.At(i, k) * e * q.At(j, k)
-			}
-			a.SetSym(i, j, v)
-		}
-	}
-	return a
-}
-
-func denseOp(a *mat.SymDense) blockOp {
-	p := a.SymmetricDim()
-	return func(_ context.Context, dst, src []float64, r int) error {
-		for j := range r {
-			d := mat.NewVecDense(p, dst[j*p:(j+1)*p])
-			d.MulVec(a, mat.NewVecDense(p, src[j*p:(j+1)*p]))
-		}
-		return nil
-	}
-}
-
 // TestNystromExactOnLowRank checks the preconditioner on an A of rank 20
 // sketched with 30 directions: the sketch is then exact, and P⁻¹·(A + μI)
 // = μ·I, so every vector comes back scaled by μ.
@@ -57,7 +20,7 @@ func TestNystromExactOnLowRank(t *testing.T) {
 		eig[i] = math.Pow(10, -float64(i)/8)
 	}
 	a := psdWithSpectrum(rng, eig)
-	ny, err := newNystrom(context.Background(), denseOp(a), p, 30, mu, 7)
+	ny, err := newNystrom(context.Background(), symOp(a), p, 30, mu, 7)
 	if err != nil || ny == nil {
 		t.Fatalf("newNystrom: %v, %v", ny, err)
 	}
@@ -101,7 +64,7 @@ func TestNystromCG(t *testing.T) {
 		eig[i] = math.Pow(10, -float64(i)/25)
 	}
 	a := psdWithSpectrum(rng, eig)
-	op := denseOp(a)
+	op := symOp(a)
 	shifted := func(ctx context.Context, dst, src []float64, r int) error {
 		if err := op(ctx, dst, src, r); err != nil {
 			return err
