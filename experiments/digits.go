@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/onnx-adapt/onnx-adapt/autodiff"
@@ -175,10 +176,11 @@ func runClassMethod(ctx context.Context, name string, g *autodiff.Graph, x *auto
 		rep := p.Report()
 		scales := fmt.Sprintf("s=%.3g", rep.PriorScale)
 		if len(rep.LayerScales) > 0 {
-			scales = "s_l="
-			for i, l := range rep.LayerScales {
-				scales += map[bool]string{true: "/", false: ""}[i > 0] + fmt.Sprintf("%.3g", l.Scale)
+			var sl []string
+			for _, l := range rep.LayerScales {
+				sl = append(sl, fmt.Sprintf("%.3g", l.Scale))
 			}
+			scales = "s_l=" + strings.Join(sl, "/")
 		}
 		return pr.Probs, fmt.Sprintf("p=%d %s %s Newton its=%d, %s", rep.P, rep.Method, scales, rep.Iterations, predictive), nil
 	}

@@ -112,10 +112,11 @@ func (fo *FactorOp) P() int { return fo.p }
 
 // factorScratch holds one product's work space.
 type factorScratch struct {
-	w32 []float32 // the direction's layer parameters in float32
-	z32 []float32 // every node's panel × out, one after another
-	d32 []float32 // one parameter's panel cotangent
-	z64 []float64 // one node's panel × out, in float64
+	w32  []float32 // the direction's layer parameters in float32
+	z32  []float32 // every node's panel × out, one after another
+	d32  []float32 // one parameter's panel cotangent
+	z64  []float64 // one node's panel × out, in float64
+	rest []float64 // the block's entries of the explicit rows (r × restP)
 }
 
 func (fo *FactorOp) scratch() *factorScratch {
@@ -145,7 +146,7 @@ func (fo *FactorOp) J(ctx context.Context, dst, v []float64, r int) error {
 			fo.j64(s, vd, od)
 		}
 	}
-	fo.restJ(v, r, dst)
+	fo.restJ(s, v, r, dst)
 	return nil
 }
 
@@ -169,7 +170,7 @@ func (fo *FactorOp) JT(ctx context.Context, dst, u []float64, r int) error {
 			fo.jt64(s, ud, od)
 		}
 	}
-	fo.restJT(u, r, dst)
+	fo.restJT(s, u, r, dst)
 	return nil
 }
 
@@ -221,7 +222,7 @@ func (fo *FactorOp) jtj(ctx context.Context, dst, v []float64, r int, m func(u [
 	defer fo.pool.Put(s)
 	clear(dst)
 	us := make([]float64, r*nk) // the directions' J·v, then M(J·v)
-	fo.restJ(v, r, us)
+	fo.restJ(s, v, r, us)
 	for d := range r {
 		vd, od := v[d*fo.p:(d+1)*fo.p], dst[d*fo.p:(d+1)*fo.p]
 		u := us[d*nk : (d+1)*nk]
@@ -240,7 +241,7 @@ func (fo *FactorOp) jtj(ctx context.Context, dst, v []float64, r int, m func(u [
 			fo.addPanelJT32(s, zs, i0, rows, od)
 		}
 	}
-	fo.restJT(us, r, dst)
+	fo.restJT(s, us, r, dst)
 	return nil
 }
 
@@ -462,11 +463,11 @@ func (fo *FactorOp) size(t factorTerm, nd factorNode) int {
 // restJ adds R·v_R to the r rows of dst (r×nK), for the r directions v
 // (r×p): dst += V_R·Rᵀ, one GEMM, so that R is read once per block
 // rather than once per direction.
-func (fo *FactorOp) restJ(v []float64, r int, dst []float64) {
+func (fo *FactorOp) restJ(s *factorScratch, v []float64, r int, dst []float64) {
 	if fo.restP == 0 {
 		return
 	}
-	vr := make([]float64, r*fo.restP)
+	vr := grow(&s.rest, r*fo.restP)
 	for d := range r {
 		c := d * fo.restP
 		for _, b := range fo.rest {
@@ -479,12 +480,12 @@ func (fo *FactorOp) restJ(v []float64, r int, dst []float64) {
 
 // restJT sets the explicit rows' entries of the r rows of dst (r×p) to
 // Rᵀ·u_d for the r vectors u (r×nK): U·R, one GEMM.
-func (fo *FactorOp) restJT(u []float64, r int, dst []float64) {
+func (fo *FactorOp) restJT(s *factorScratch, u []float64, r int, dst []float64) {
 	if fo.restP == 0 {
 		return
 	}
 	raw := fo.f.Rows.RawMatrix()
-	out := make([]float64, r*fo.restP)
+	out := grow(&s.rest, r*fo.restP)
 	simd.Dgemm(false, false, r, fo.restP, raw.Rows, 1, u, raw.Rows, raw.Data, raw.Stride, 0, out, fo.restP)
 	for d := range r {
 		c := d * fo.restP

@@ -206,7 +206,6 @@ func laplaceParameter[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 [
 	}
 	type mode struct {
 		s, evidence float64
-		scales      []float64 // per layer, with lg
 		delta       []float64
 		l           *mat.TriDense
 		iters       int
@@ -302,7 +301,8 @@ func laplaceParameter[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 [
 		return state{}, err
 	}
 	if lg != nil {
-		if best, err = layerwiseScales(o, lg, best.s, best, func(scales []float64, from *mode) (*mode, float64, error) {
+		var scales []float64
+		if best, scales, err = layerwiseScales(len(lg.names), best.s, best, best.evidence, func(scales []float64, from *mode) (*mode, float64, error) {
 			prec := make([]float64, p)
 			for i, l := range lg.of {
 				prec[i] = 1 / scales[l]
@@ -311,13 +311,13 @@ func laplaceParameter[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 [
 			if err != nil {
 				return nil, 0, err
 			}
-			m.s, m.scales = from.s, append([]float64(nil), scales...)
+			m.s = from.s
 			return m, m.evidence, nil
-		}); err != nil {
+		}, o.Logf); err != nil {
 			return state{}, err
 		}
 		for l, names := range lg.names {
-			rep.LayerScales = append(rep.LayerScales, LayerScale{Params: names, Scale: best.scales[l]})
+			rep.LayerScales = append(rep.LayerScales, LayerScale{Params: names, Scale: scales[l]})
 		}
 	}
 	if !best.converged {
@@ -339,23 +339,18 @@ func laplaceParameter[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f0 [
 }
 
 // layerwiseScales maximizes the evidence over one prior scale per layer
-// by coordinate ascent on log₁₀ s_l, from every s_l = s (the fit at s is
-// start): each layer's scale in turn moves a step up or down while that
-// raises the evidence, in steps of a decade until no move helps, then
-// of half a decade (a move must gain layerwiseGain); scales stay within
-// 10⁻⁶…10³. eval fits at the given
-// scales from the mode of a neighbouring fit. The result's evidence is
-// at least start's.
-func layerwiseScales[R any](o *Options, lg *layers, s float64, start R, eval func(scales []float64, from R) (R, float64, error)) (R, error) {
-	nl := len(lg.names)
+// (nl of them) by coordinate ascent on log₁₀ s_l, from every s_l = s,
+// where start is the fit and startEv its evidence: each layer's scale in
+// turn moves a step up or down while that raises the evidence by
+// layerwiseGain, in steps of a decade until no move helps, then of half
+// a decade, within 10⁻⁶…10³. eval fits at the given scales from the mode
+// of a neighbouring fit. It returns the best fit and its scales.
+func layerwiseScales[R any](nl int, s float64, start R, startEv float64, eval func(scales []float64, from R) (R, float64, error), logf func(string, ...any)) (R, []float64, error) {
 	e := make([]float64, nl) // log₁₀ s_l
 	for l := range e {
 		e[l] = math.Log10(s)
 	}
-	best, bestEv, err := eval(scalesOf(e), start)
-	if err != nil {
-		return best, err
-	}
+	best, bestEv := start, startEv
 	for _, step := range []float64{1, 0.5} {
 		for moved := true; moved; {
 			moved = false
@@ -368,12 +363,12 @@ func layerwiseScales[R any](o *Options, lg *layers, s float64, start R, eval fun
 					}
 					r, ev, err := eval(scalesOf(next), best)
 					if err != nil {
-						return best, err
+						return best, scalesOf(e), err
 					}
 					if ev > bestEv+layerwiseGain {
 						best, bestEv, e, moved = r, ev, next, true
-						if o.Logf != nil {
-							o.Logf("layerwise prior scales %v: log evidence %.6g", scalesOf(e), ev)
+						if logf != nil {
+							logf("layerwise prior scales %v: log evidence %.6g", scalesOf(e), ev)
 						}
 						break
 					}
@@ -381,7 +376,7 @@ func layerwiseScales[R any](o *Options, lg *layers, s float64, start R, eval fun
 			}
 		}
 	}
-	return best, nil
+	return best, scalesOf(e), nil
 }
 
 // layerwiseGain is the least rise of the log evidence (in nats) for which
