@@ -9,6 +9,8 @@ time=${1:-2m}
 go=${GO:-go}
 targets=(
 	"./onnximport FuzzDecode"
+	"./onnximport FuzzRun"
+	"./onnximport FuzzNode"
 	"./dataset FuzzRead"
 	"./gpadapt FuzzLoad"
 	"./simd FuzzSgemm"
