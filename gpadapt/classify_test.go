@@ -259,3 +259,53 @@ func TestPrecisionSingle(t *testing.T) {
 		t.Errorf("solves differ by %.3g relative to the largest", e)
 	}
 }
+
+// The two ways of forming the logits' covariance J*·FᵀF·J*ᵀ at test points
+// agree: explicit Jacobian rows times F in a GEMM (taken when K is below
+// F's row count) and F's rows pushed forward as JVP directions. F is a
+// random lower-triangular matrix; the test set spans several of
+// addExplicitCov's GEMM blocks.
+func TestExplicitCovMatchesJVP(t *testing.T) {
+	defer func(v int) { explicitBlockValues = v }(explicitBlockValues)
+	ctx := context.Background()
+	g := testnet.MLP(3, 2, 6, 4)
+	e, _ := autodiff.NewEngine[float64](g)
+	x := autodiff.Convert[float64](testnet.Inputs(4, 23, 2))
+	op, err := fvp.New(ctx, e, x, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, k, mk := op.P(), op.K(), op.N()*op.K()
+	rng := rand.New(rand.NewPCG(5, 6))
+	f := mat.NewDense(p, p, nil)
+	for i := range p {
+		for j := 0; j <= i; j++ {
+			f.Set(i, j, rng.NormFloat64())
+		}
+	}
+	for _, block := range []int{1 << 22, 3 * p * k} { // one GEMM; then 3 points per GEMM
+		explicitBlockValues = block
+		vx, cx := make([]float64, mk), make([]float64, mk*k)
+		vj, cj := make([]float64, mk), make([]float64, mk*k)
+		if err := addExplicitCov(ctx, op, f, vx, cx); err != nil {
+			t.Fatal(err)
+		}
+		if err := addJVPCov(ctx, op, f, vj, cj); err != nil {
+			t.Fatal(err)
+		}
+		scale := 0.0
+		for _, v := range cj {
+			scale = max(scale, math.Abs(v))
+		}
+		for i := range cj {
+			if math.Abs(cx[i]-cj[i]) > 1e-12*scale {
+				t.Fatalf("block %d: cov[%d] = %g explicit, %g by JVP", block, i, cx[i], cj[i])
+			}
+		}
+		for i := range vj {
+			if math.Abs(vx[i]-vj[i]) > 1e-12*scale || vj[i] != cj[(i/k)*k*k+(i%k)*(k+1)] {
+				t.Fatalf("block %d: variance[%d] = %g explicit, %g by JVP (cov diagonal %g)", block, i, vx[i], vj[i], cj[(i/k)*k*k+(i%k)*(k+1)])
+			}
+		}
+	}
+}

@@ -228,14 +228,31 @@ func predictRows[T autodiff.Float](ctx context.Context, p *Predictor, e *autodif
 	if p.task == Classification {
 		cov = make([]float64, mk*k)
 	}
-	q, _ := p.st.f.Dims()
+	if q, _ := p.st.f.Dims(); k < q {
+		if err := addExplicitCov(ctx, op, p.st.f, variance, cov); err != nil {
+			return nil, nil, nil, 0, err
+		}
+		return mean, variance, cov, k, nil
+	}
+	if err := addJVPCov(ctx, op, p.st.f, variance, cov); err != nil {
+		return nil, nil, nil, 0, err
+	}
+	return mean, variance, cov, k, nil
+}
+
+// addJVPCov adds what addExplicitCov adds, U = F·J*ᵀ, by pushing F's
+// rows forward as JVP directions, directionBlock at a time: the cheaper
+// way when F has fewer rows than the model has outputs.
+func addJVPCov[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f *mat.Dense, variance, cov []float64) error {
+	mk, k := op.N()*op.K(), op.K()
+	q, _ := f.Dims()
 	buf := make([]float64, min(directionBlock, q)*mk)
 	for q0 := 0; q0 < q; q0 += directionBlock {
 		r := min(directionBlock, q-q0)
-		flat := mat.DenseCopyOf(p.st.f.Slice(q0, q0+r, 0, op.P())).RawMatrix().Data
+		flat := mat.DenseCopyOf(f.Slice(q0, q0+r, 0, op.P())).RawMatrix().Data
 		u := buf[:r*mk]
 		if err := op.J(ctx, u, flat, r); err != nil {
-			return nil, nil, nil, 0, err
+			return err
 		}
 		for d := 0; d < r; d++ {
 			for i, v := range u[d*mk : (d+1)*mk] {
@@ -246,8 +263,63 @@ func predictRows[T autodiff.Float](ctx context.Context, p *Predictor, e *autodif
 			addOuterBlocks(cov, u, r, mk, k, 1)
 		}
 	}
-	return mean, variance, cov, k, nil
+	return nil
 }
+
+// addExplicitCov adds the posterior covariance of the logits J*·FᵀF·J*ᵀ
+// (F = L⁻¹, H = L·Lᵀ the posterior precision) to variance (its diagonal)
+// and, when not nil, to cov (its K×K blocks): J* row by row from reverse
+// sweeps (K one-hot cotangents per example, fvp.Op.EachRows), then
+// U = F·J*ᵀ by one GEMM per block of up to explicitBlockValues values. That
+// costs about K example sweeps per point, where pushing F's q rows forward
+// as JVP directions costs q (= p), so predictRows takes it when K < q: the
+// digits CNN (p = 1,434, K = 10) predicts its 500 test points in 0.8 s
+// instead of 6.0 s (medians of 3, alternating).
+func addExplicitCov[T autodiff.Float](ctx context.Context, op *fvp.Op[T], f *mat.Dense, variance, cov []float64) error {
+	k, p := op.K(), op.P()
+	per := max(k, explicitBlockValues/max(p, 1)/k*k) // rows per GEMM, whole examples
+	q, _ := f.Dims()
+	buf := make([]float64, 0, per*p)
+	ubuf := make([]float64, q*per)
+	start := 0 // the first row held in buf
+	flush := func() {
+		b := len(buf) / p
+		if b == 0 {
+			return
+		}
+		u := ubuf[:q*b] // q×b, rows contiguous as addOuterBlocks reads them
+		mat.NewDense(q, b, u).Mul(f, mat.NewDense(b, p, buf).T())
+		for d := range q {
+			for j, v := range u[d*b : (d+1)*b] {
+				variance[start+j] += v * v
+			}
+		}
+		if cov != nil {
+			addOuterBlocks(cov[start*k:], u, q, b, k, 1)
+		}
+		start += b
+		buf = buf[:0]
+	}
+	err := op.EachRows(ctx, func(row0 int, rows *mat.Dense) {
+		r, _ := rows.Dims()
+		for i := range r {
+			if len(buf) == per*p {
+				flush()
+			}
+			buf = append(buf, rows.RawRowView(i)...)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	flush()
+	return nil
+}
+
+// explicitBlockValues bounds the test Jacobian rows addExplicitCov holds
+// at once (values; 32 MiB in float64; a variable so that tests can lower
+// it).
+var explicitBlockValues = 1 << 22
 
 func rows(flat []float64, m, k int) [][]float64 {
 	out := make([][]float64, m)
