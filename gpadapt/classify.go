@@ -398,16 +398,11 @@ func scalesOf(e []float64) []float64 {
 // (the Jacobian of float32 sweeps holds float32 values), accumulated into
 // a float64 matrix.
 func precision(jac *mat.Dense, probs []float64, k int, prec []float64, single bool) (*spdFactor, error) {
-	vj := blockSqrtHessian(probs, k).mulRows(jac)
 	nk, p := jac.Dims()
 	var h *mat.SymDense
 	if single {
 		v32 := make([]float32, nk*p)
-		for i := 0; i < nk; i++ {
-			for j, v := range vj.RawRowView(i) {
-				v32[i*p+j] = float32(v)
-			}
-		}
+		sqrtFisherRows(jac, probs, k, v32)
 		// Only the blocks on and below the diagonal: per column block
 		// [j0, j1), rows j0… of (VJ)ᵀ(VJ) in one GEMM; then the upper
 		// triangle (which the factorization reads) from the lower.
@@ -426,8 +421,10 @@ func precision(jac *mat.Dense, probs []float64, k int, prec []float64, single bo
 		}
 		h = mat.NewSymDense(p, c)
 	} else {
+		vj := make([]float64, nk*p)
+		sqrtFisherRows(jac, probs, k, vj)
 		h = mat.NewSymDense(p, nil)
-		h.SymOuterK(1, vj.T())
+		h.SymOuterK(1, mat.NewDense(nk, p, vj).T())
 	}
 	for i := 0; i < p; i++ {
 		h.SetSym(i, i, h.At(i, i)+prec[i])
@@ -437,6 +434,28 @@ func precision(jac *mat.Dense, probs []float64, k int, prec []float64, single bo
 		return nil, numerical("Laplace: the posterior precision JᵀWJ + P (%d×%d) is not positive definite", p, p)
 	}
 	return chol, nil
+}
+
+// sqrtFisherRows writes V·J into dst (nK×p, row-major), V the
+// block-diagonal factor of blockSqrtHessian: V_i·J_i = diag(√π_i)·
+// (J_i − 1·m_iᵀ) with m_i = J_iᵀ·π_i, 2K row operations per example where
+// the K×K block times J_i takes K².
+func sqrtFisherRows[D float32 | float64](jac *mat.Dense, probs []float64, k int, dst []D) {
+	nk, p := jac.Dims()
+	m := make([]float64, p)
+	for i0 := 0; i0 < nk; i0 += k {
+		clear(m)
+		for b := range k {
+			floats.AddScaled(m, probs[i0+b], jac.RawRowView(i0+b))
+		}
+		for a := range k {
+			sa := math.Sqrt(probs[i0+a])
+			out := dst[(i0+a)*p : (i0+a+1)*p]
+			for j, v := range jac.RawRowView(i0 + a) {
+				out[j] = D(sa * (v - m[j]))
+			}
+		}
+	}
 }
 
 type laplace struct {
