@@ -121,9 +121,12 @@ func logScale(o *Options, s float64, iters int, evidence float64) {
 }
 
 // searchScale chooses the prior scale s by the Laplace evidence when it
-// is not given: eval(s) returns the fit at s and its log evidence. It walks
-// the decades 10⁻³ … 10² upwards, stopping at the first decrease, then
-// tries the half decades on both sides of the best decade.
+// is not given: eval(s) returns the fit at s and its log evidence. It
+// walks the decades 10⁻³ … 10² from 10⁻¹ in the direction in which the
+// evidence rises from 10⁻¹ to 10⁰, stopping at the first decrease, then
+// tries the half decades on both sides of the best decade: five fits when
+// the best decade is 10⁻¹, 10⁰ or 10¹ (the ascent from 10⁻³ took seven to
+// reach 10⁰).
 func searchScale[R any](o *Options, eval func(s float64) (R, float64, error)) (R, error) {
 	if o.PriorScale > 0 {
 		r, _, err := eval(o.PriorScale)
@@ -144,22 +147,34 @@ func searchScale[R any](o *Options, eval func(s float64) (R, float64, error)) (R
 	}
 	const steps = 8 // 6 decades and 2 half decades at most
 	done := 0
-	for e := -3.0; e <= 2; e++ {
+	step := func(e float64) (bool, error) {
 		progress(o, "laplace", done, steps)
 		done++
-		better, err := try(e)
+		return try(e)
+	}
+	if _, err := step(-1); err != nil {
+		return best, err
+	}
+	up, err := step(0)
+	if err != nil {
+		return best, err
+	}
+	dir, e := 1.0, 1.0
+	if !up {
+		dir, e = -1, -2
+	}
+	for ; e >= -3 && e <= 2; e += dir {
+		better, err := step(e)
 		if err != nil {
 			return best, err
 		}
-		if !better && e > -3 {
-			break // past the evidence's maximum along the ascending grid
+		if !better {
+			break // past the evidence's maximum along the walk
 		}
 	}
 	centre := bestE
 	for _, e := range []float64{centre - 0.5, centre + 0.5} {
-		progress(o, "laplace", done, steps)
-		done++
-		if _, err := try(e); err != nil {
+		if _, err := step(e); err != nil {
 			return best, err
 		}
 	}
