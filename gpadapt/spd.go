@@ -33,10 +33,14 @@ func factorSPD(a *mat.SymDense) (*spdFactor, bool) {
 	return &spdFactor{u: blas64.Triangular{Uplo: blas.Upper, Diag: blas.NonUnit, N: raw.N, Stride: raw.Stride, Data: raw.Data}}, true
 }
 
-// solveVec returns A⁻¹·b.
+// solveVec returns A⁻¹·b = U⁻¹·U⁻ᵀ·b, by two triangular solves (Trsv:
+// Potrs with one column goes through the matrix routine Trsm, several
+// times slower on one vector).
 func (f *spdFactor) solveVec(b []float64) []float64 {
 	x := append([]float64(nil), b...)
-	lapack64.Potrs(f.u, blas64.General{Rows: f.u.N, Cols: 1, Stride: 1, Data: x})
+	v := blas64.Vector{N: len(x), Inc: 1, Data: x}
+	blas64.Trsv(blas.Trans, f.u, v)
+	blas64.Trsv(blas.NoTrans, f.u, v)
 	return x
 }
 
