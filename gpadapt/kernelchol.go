@@ -3,6 +3,7 @@ package gpadapt
 import (
 	"math"
 
+	"github.com/onnx-adapt/onnx-adapt/simd"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/lapack/gonum"
@@ -22,10 +23,10 @@ type kernelFactor struct {
 // takes over (k0 must hold both triangles, as fvp.Gram's result does, and
 // is not usable afterwards), so the kernel and its factor never coexist:
 // A's upper triangle is formed from K₀'s lower one and K₀'s diagonal (kept
-// aside) and factored in place as A = UᵀU by LAPACK's Potrf, as
-// mat.Cholesky does (the same U, bit for bit); a jitter retry (see
-// withJitter) re-forms it from the untouched lower triangle. Then
-// α = A⁻¹·r (Potrs, as mat.Cholesky.SolveVecTo), log det A = 2·Σ log U_ii,
+// aside) and factored in place as A = UᵀU by simd.Dpotrf (mat.Cholesky's
+// U to rounding); a jitter retry (see withJitter) re-forms it from the
+// untouched lower triangle. Then α = A⁻¹·r and log det A = 2·Σ log U_ii
+// (spdFactor),
 // and L = Uᵀ moved into the lower triangle, the upper one zeroed. Like
 // mat.Cholesky it estimates A's condition number and reports an
 // ill-conditioned system (beyond mat.ConditionTolerance) as ErrNumerical.
@@ -55,18 +56,14 @@ func factorKernel(k0 *mat.SymDense, r []float64, noise, scale float64, what stri
 			fill(jitter)
 		}
 		norm = lapack64.Lansy(mat.CondNorm, sym, work)
-		_, ok := lapack64.Potrf(sym)
-		return ok
+		return simd.Dpotrf(n, d, st)
 	})
 	if err != nil {
 		return kernelFactor{}, err
 	}
 	u := blas64.Triangular{Uplo: blas.Upper, Diag: blas.NonUnit, N: n, Stride: st, Data: d}
-	kf := kernelFactor{alpha: append([]float64(nil), r...)}
-	lapack64.Potrs(u, blas64.General{Rows: n, Cols: 1, Stride: 1, Data: kf.alpha})
-	for i := 0; i < n; i++ {
-		kf.logDet += 2 * math.Log(d[i*st+i])
-	}
+	f := &spdFactor{u: u}
+	kf := kernelFactor{alpha: f.solveVec(r), logDet: f.logDet()}
 	cond := 1 / rcond(u, norm)
 	eachTile(n, func(i, j int) {
 		d[j*st+i] = d[i*st+j]

@@ -3,14 +3,15 @@ package gpadapt
 import (
 	"math"
 
+	"github.com/onnx-adapt/onnx-adapt/simd"
+
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
-	"gonum.org/v1/gonum/lapack/lapack64"
 	"gonum.org/v1/gonum/mat"
 )
 
 // spdFactor is the Cholesky factor A = UᵀU of a symmetric positive
-// definite matrix by LAPACK's Potrf, without the condition-number
+// definite matrix by simd.Dpotrf, without the condition-number
 // estimate that mat.Cholesky.Factorize makes each time (Pocon: as costly
 // as the factorization itself on the Laplace systems, which are positive
 // definite by construction, I + V·K·Vᵀ or JᵀWJ + P, and are factored
@@ -27,7 +28,7 @@ func factorSPD(a *mat.SymDense) (*spdFactor, bool) {
 	if raw.Uplo != blas.Upper {
 		return nil, false
 	}
-	if _, ok := lapack64.Potrf(sym); !ok {
+	if !simd.Dpotrf(sym.N, sym.Data, sym.Stride) {
 		return nil, false
 	}
 	return &spdFactor{u: blas64.Triangular{Uplo: blas.Upper, Diag: blas.NonUnit, N: raw.N, Stride: raw.Stride, Data: raw.Data}}, true
