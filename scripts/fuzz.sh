@@ -13,6 +13,7 @@ targets=(
 	"./onnximport FuzzNode"
 	"./dataset FuzzRead"
 	"./gpadapt FuzzLoad"
+	"./gpadapt FuzzFit"
 	"./simd FuzzSgemm"
 	"./simd FuzzMaps"
 )
