@@ -14,20 +14,28 @@ func FuzzDecode(f *testing.F) {
 	addDecodeSeeds(f)
 	opts := &Options{MaxElements: 1 << 16, MaxBytes: 1 << 22}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
+		within(t, "Decode", func() {
 			g, err := Decode(data, opts)
 			if err == nil && g == nil {
 				t.Error("nil graph without an error")
 			}
-		}()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Fatal("Decode did not return within 5 s")
-		}
+		})
 	})
+}
+
+// within runs f and fails the test if it has not returned after 5 s (a
+// hang: fuzz inputs are small).
+func within(t *testing.T, what string, f func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s did not return within 5 s", what)
+	}
 }
 
 // addDecodeSeeds adds the fuzz seeds: a few node-test models and the two

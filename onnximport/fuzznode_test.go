@@ -146,7 +146,7 @@ func FuzzNode(f *testing.F) {
 		if err != nil {
 			return
 		}
-		sweep(t, g)
+		within(t, "the sweeps", func() { sweep(t, g) })
 	})
 }
 

@@ -3,7 +3,6 @@ package onnximport
 import (
 	"math/rand/v2"
 	"testing"
-	"time"
 
 	"github.com/onnx-adapt/onnx-adapt/autodiff"
 )
@@ -22,16 +21,7 @@ func FuzzRun(f *testing.F) {
 		if err != nil {
 			return
 		}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			sweep(t, g)
-		}()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Fatal("the sweeps did not return within 5 s")
-		}
+		within(t, "the sweeps", func() { sweep(t, g) })
 	})
 }
 
