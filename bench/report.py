@@ -303,6 +303,49 @@ if form_rows:
     for line in form_rows:
         w(line)
     w("")
+shipped = []
+for m in ("sine-mlp", "drift-lnmlp", "digits-cnn"):
+    runs = [("cli-%s-r%d" % (m, r), load("cli-%s-r%d" % (m, r))) for r in (1, 2, 3)]
+    runs = [(name, j) for name, j in runs if j and "fit" in j]
+    if not runs:
+        continue
+    walls = []
+    for name, _ in runs:
+        try:
+            t = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)",
+                          open(os.path.join(RES, name + ".time")).read())
+            walls.append(int(t.group(1) or 0) * 3600 + int(t.group(2)) * 60 + float(t.group(3)))
+        except Exception:
+            pass
+    fits = sorted(j["fit"]["seconds"] for _, j in runs)
+    walls.sort()
+    j = runs[0][1]
+    f = j["fit"]
+    met = j.get("metrics", {})
+    if j["task"] == "classification":
+        key, label = "accuracy", "accuracy"
+    else:
+        key, label = "rmse", "RMSE"
+    trio = " / ".join("%.3g" % met[k][key] if k in met else "—" for k in ("base", "adapted", "last_layer"))
+    nll = " / ".join("%.3g" % met[k]["nll"] if k in met else "—" for k in ("base", "adapted", "last_layer"))
+    shipped.append("| %s | %s | %d | %d | %s, %s | %.3f s | %s | %s | %s: %s | %s |" % (
+        m, j["task"], f["n"], f["parameters"], f["method"], f["solver"], fits[len(fits) // 2],
+        ("%.2f s" % walls[len(walls) // 2]) if walls else "—", mb(max(os_peak_mb(n) or 0 for n, _ in runs)),
+        label, trio, nll))
+if shipped:
+    w("### The shipped models (the CLI, one thread)")
+    w("")
+    w("`onnx-adapt models/M/model.onnx --target models/M/target.csv --test models/M/test.csv --threads 1 "
+      "--json`, default options (σ² and s fitted), three runs each: the median of `gpadapt.Fit`'s time "
+      "(the JSON's fit.seconds) and of the whole command's wall time (loading, fit, predicting the test rows, "
+      "the last-layer baseline, metrics), and the largest peak memory. Metrics are base / adapted / last layer "
+      "on test.csv.")
+    w("")
+    w("| model | task | n | p | form, solver | fit | whole command | peak memory | metric (base / adapted / last layer) | NLL (base / adapted / last layer) |")
+    w("| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | --- | --- |")
+    for line in shipped:
+        w(line)
+    w("")
 w("### p sweep at N = 1,000 (5-h-h-1 MLPs, ELU)")
 w("")
 w(hdr)

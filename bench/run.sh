@@ -107,6 +107,17 @@ else
 	SWEEP_CAP=20
 	GO_LIMIT=300
 fi
+# The shipped models, adapted by the CLI as a user would (issue 5): fit, test prediction, the
+# last-layer baseline and the metrics, one thread, three repeats each.
+log "building the CLI"
+"$GO" build -o "$RES/onnx-adapt" ./cmd/onnx-adapt || exit 1
+for m in sine-mlp drift-lnmlp digits-cnn; do
+	for r in 1 2 3; do
+		step "cli-$m-r$r" 300 "$RES/onnx-adapt" "models/$m/model.onnx" --target "models/$m/target.csv" \
+			--test "models/$m/test.csv" --threads 1 --json
+	done
+done
+
 # The other forms (issue 5), name:N:method:solver:iteration cap:time limit. The parameter form
 # of the 803k MLP needs thousands of CG iterations to 1e-5 (it converges like PyTorch's: residual
 # 1e-2 after 60), so it runs to a cap and reports its residual and time per iteration; N = 100,000
