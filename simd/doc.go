@@ -8,6 +8,10 @@
 //     C is overwritten when beta = 0 (NaN in C is ignored).
 //   - Sdot: Σ x[i]·y[i].  Saxpy: y += alpha·x (both also in maps_amd64.s).  Sscal: x *= alpha.
 //   - Ssum: Σ x[i].  Smax: max x[i] (NaN if any is NaN).
+//   - Dpotrf: the Cholesky factor A = UᵀU of a symmetric positive definite
+//     float64 matrix in place, blocked so that nearly all of its n³/3
+//     multiply-adds run in Dgemm (potrf.go); BLAS64 puts Dgemm and Dsyrk
+//     under gonum's LAPACK too.
 //   - Im2col / Col2im: the column matrix of a 2-D convolution and its adjoint,
 //     so that a convolution is one GEMM (see Conv2D).
 //   - Elementwise maps (maps.go): Srelu, Sexp, Stanh, Ssigmoid, Serf, SElu and
